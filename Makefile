@@ -1,0 +1,40 @@
+# Everything a new user or CI needs starts here. `make` bootstraps .venv from a plain python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= $(CURDIR)/.strongroom
+
+.PHONY: demo test up bench lint clean venv
+.DEFAULT_GOAL := demo
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+# Lock the whole dependency tree from the pins in pyproject.toml.
+requirements.lock: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra local --extra dev pyproject.toml -o requirements.lock
+
+demo: venv
+	$(BIN)/strongroom demo --data $(DATA)
+
+up: venv
+	$(BIN)/strongroom up --data $(DATA)
+
+test: venv
+	$(BIN)/cfn-lint template.yaml infra/*.yaml
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+bench: venv
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache

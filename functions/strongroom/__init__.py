@@ -1,0 +1,3 @@
+"""strongroom: a dark archive for scholarly content."""
+
+__version__ = "0.1.0"

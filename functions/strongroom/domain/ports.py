@@ -1,0 +1,60 @@
+"""The two things the domain needs from the outside world, as small interfaces.
+
+Adapters (strongroom.adapters) implement them over boto3; tests implement them in memory
+(tests/fakes.py). Nothing in strongroom.domain imports boto3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a store says about one object, without reading it."""
+
+    key: str
+    size: int
+    etag: str | None = None
+    sha256: str | None = None  # hex; the store's own checksum when it keeps one
+    version_id: str | None = None
+
+
+class NotFound(KeyError):
+    """The key is not in the store."""
+
+
+class Unavailable(IOError):
+    """The store (a node) cannot be reached now; the operation can be retried later."""
+
+
+class BlobStore(Protocol):
+    """One bucket. Keys are '/'-separated. Bodies are streams: never load a whole object."""
+
+    name: str
+
+    def put(self, key: str, body: BinaryIO | bytes, *, sha256: str | None = None,
+            content_type: str | None = None) -> StoredObject:
+        """Store body at key. With sha256 (hex), the store refuses bytes that do not match it."""
+        ...
+
+    def open(self, key: str, *, version_id: str | None = None) -> BinaryIO:
+        """A readable stream of the object; raises NotFound."""
+        ...
+
+    def head(self, key: str) -> StoredObject | None:
+        """The object's size and checksums, or None when it does not exist."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every current object under prefix, in key order."""
+        ...
+
+    def copy_from(self, source: "BlobStore", key: str, *, dest_key: str | None = None) -> StoredObject:
+        """Copy source's key here (server-side where the stores allow), keeping its checksums."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the current version (versioned buckets keep the old bytes)."""
+        ...

@@ -1,0 +1,83 @@
+"""In-memory stand-ins for the domain's ports, for unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from strongroom.domain.ports import NotFound, StoredObject, Unavailable
+
+
+class MemoryBlobStore:
+    """A versioned bucket in a dict: enough S3 semantics for the domain's logic."""
+
+    def __init__(self, name: str = "memory"):
+        self.name = name
+        self.objects: dict[str, bytes] = {}
+        self.history: dict[str, list[bytes]] = {}  # noncurrent versions, oldest first
+        self.offline = False
+        self.requests = 0
+
+    def _check(self) -> None:
+        self.requests += 1
+        if self.offline:
+            raise Unavailable(f"{self.name} is offline")
+
+    def _info(self, key: str) -> StoredObject:
+        data = self.objects[key]
+        return StoredObject(
+            key=key,
+            size=len(data),
+            etag=hashlib.md5(data).hexdigest(),
+            sha256=hashlib.sha256(data).hexdigest(),
+            version_id=str(len(self.history.get(key, []))),
+        )
+
+    def put(self, key, body, *, sha256=None, content_type=None) -> StoredObject:
+        self._check()
+        data = body if isinstance(body, bytes) else body.read()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"{self.name}/{key}: checksum mismatch on write")
+        if key in self.objects:
+            self.history.setdefault(key, []).append(self.objects[key])
+        self.objects[key] = data
+        return self._info(key)
+
+    def open(self, key, *, version_id=None) -> BinaryIO:
+        self._check()
+        if key not in self.objects:
+            raise NotFound(f"{self.name}/{key}")
+        if version_id is not None and version_id != str(len(self.history.get(key, []))):
+            return io.BytesIO(self.history[key][int(version_id)])
+        return io.BytesIO(self.objects[key])
+
+    def head(self, key) -> StoredObject | None:
+        self._check()
+        return self._info(key) if key in self.objects else None
+
+    def list(self, prefix="") -> Iterator[StoredObject]:
+        self._check()
+        for key in sorted(self.objects):
+            if key.startswith(prefix):
+                yield self._info(key)
+
+    def copy_from(self, source, key, *, dest_key=None) -> StoredObject:
+        self._check()
+        with source.open(key) as f:
+            return self.put(dest_key or key, f.read())
+
+    def delete(self, key) -> None:
+        self._check()
+        if key in self.objects:
+            self.history.setdefault(key, []).append(self.objects.pop(key))
+
+    def export(self, directory: Path, prefix: str = "") -> Path:
+        """Write the current objects under prefix to a directory (for validators that want files)."""
+        for key, data in self.objects.items():
+            if key.startswith(prefix):
+                path = directory / key[len(prefix):]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        return directory
