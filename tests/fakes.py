@@ -81,3 +81,48 @@ class MemoryBlobStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
         return directory
+
+
+class MemoryCatalog:
+    """The catalog in dicts."""
+
+    def __init__(self):
+        self.aus: dict = {}
+        self.event_log: dict[str, dict] = {}
+        self.locks: dict[str, tuple[str, float]] = {}
+
+    def put_au(self, record):
+        import copy
+
+        self.aus[record.au] = copy.deepcopy(record)
+
+    def get_au(self, au):
+        import copy
+
+        return copy.deepcopy(self.aus.get(au))
+
+    def list_aus(self):
+        return [self.get_au(k) for k in sorted(self.aus)]
+
+    def add_events(self, events):
+        for e in events:
+            self.event_log[e.identifier] = e
+
+    def events(self, object_id):
+        return sorted((e for e in self.event_log.values() if e.object == object_id), key=lambda e: (e.at, e.identifier))
+
+    def try_lock(self, name, owner, now, seconds):
+        holder = self.locks.get(name)
+        if holder and holder[0] != owner and holder[1] > now:
+            return False
+        self.locks[name] = (owner, now + seconds)
+        return True
+
+    def unlock(self, name, owner):
+        if self.locks.get(name, (None,))[0] == owner:
+            del self.locks[name]
+
+    def clear(self):
+        self.aus.clear()
+        self.event_log.clear()
+        self.locks.clear()

@@ -1,0 +1,111 @@
+"""The catalog in one DynamoDB table (pk/sk), shared with powertools' idempotency records.
+
+Layout: AU#<au> / AU          the AuRecord
+        AU#<au> / EVENT#<at>#<uuid>   its PREMIS events (also for PACKAGE#<key> of rejected packages)
+        LOCK#<name> / LOCK    a lease serialising ingests of one AU
+Items are JSON in a `doc` attribute: the record shapes live in the domain, not here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from strongroom.domain.catalog import AuRecord
+from strongroom.domain.premis import PremisEvent
+
+IDEMPOTENCY_PK = "IDEMPOTENCY"
+
+
+def _object_pk(object_id: str) -> str:
+    return ("PACKAGE#" if object_id.startswith("incoming/") else "AU#") + object_id
+
+
+class DynamoCatalog:
+    def __init__(self, client, table: str):
+        self.client = client
+        self.table = table
+
+    def put_au(self, record: AuRecord) -> None:
+        self.client.put_item(TableName=self.table, Item={
+            "pk": {"S": f"AU#{record.au}"}, "sk": {"S": "AU"},
+            "doc": {"S": json.dumps(record.as_dict(), sort_keys=True)},
+        })
+
+    def get_au(self, au: str) -> AuRecord | None:
+        r = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"AU#{au}"}, "sk": {"S": "AU"}},
+                                 ConsistentRead=True)
+        item = r.get("Item")
+        return AuRecord.from_dict(json.loads(item["doc"]["S"])) if item else None
+
+    def list_aus(self) -> list[AuRecord]:
+        records = [AuRecord.from_dict(json.loads(item["doc"]["S"]))
+                   for item in self._scan({"sk": {"AttributeValueList": [{"S": "AU"}], "ComparisonOperator": "EQ"}})]
+        return sorted(records, key=lambda r: r.au)
+
+    def add_events(self, events: list[PremisEvent]) -> None:
+        for e in events:
+            self.client.put_item(TableName=self.table, Item={
+                "pk": {"S": _object_pk(e.object)}, "sk": {"S": f"EVENT#{e.at}#{e.identifier}"},
+                "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)},
+            })
+
+    def events(self, object_id: str) -> list[PremisEvent]:
+        out: list[PremisEvent] = []
+        kwargs = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
+            "ExpressionAttributeValues": {":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            r = self.client.query(**kwargs)
+            out += [PremisEvent.from_dict(json.loads(i["doc"]["S"])) for i in r.get("Items", [])]
+            if "LastEvaluatedKey" not in r:
+                return out
+            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
+    def try_lock(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"LOCK#{name}"}, "sk": {"S": "LOCK"}, "owner": {"S": owner},
+                      "until": {"N": str(now + seconds)}},
+                ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :me",
+                ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
+            )
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def unlock(self, name: str, owner: str) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table, Key={"pk": {"S": f"LOCK#{name}"}, "sk": {"S": "LOCK"}},
+                ConditionExpression="#o = :me", ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def clear(self) -> None:
+        for item in self._scan(None):
+            if item["pk"]["S"] == IDEMPOTENCY_PK:
+                continue
+            self.client.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+    def _scan(self, scan_filter):
+        kwargs = {"TableName": self.table, "ConsistentRead": True}
+        if scan_filter:
+            kwargs["ScanFilter"] = scan_filter
+        while True:
+            r = self.client.scan(**kwargs)
+            yield from r.get("Items", [])
+            if "LastEvaluatedKey" not in r:
+                return
+            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]

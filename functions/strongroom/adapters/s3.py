@@ -1,0 +1,135 @@
+"""BlobStore over an S3 bucket (AWS, SeaweedFS, moto): the only module that speaks S3.
+
+Writes carry a SHA-256 the server checks (x-amz-checksum-sha256), so a corrupted upload is
+refused rather than stored; copies are server-side, so replicating to eleven nodes moves
+no bytes through this process.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import BinaryIO, Iterator
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+from strongroom.domain.ports import NotFound, StoredObject, Unavailable
+
+# Objects up to this size are written in one PUT with a whole-object SHA-256 the server
+# verifies; larger ones in parts, each part verified. CopyObject's limit is 5 GiB.
+SINGLE_PUT_LIMIT = 256 * 1024 * 1024
+COPY_LIMIT = 5 * 1024**3
+TRANSFER = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=64 * 1024 * 1024,
+                          max_concurrency=4)
+UNAVAILABLE = (BotoConnectionError, BotoCoreError)
+
+
+def _b64(hexdigest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+def _hex(b64: str | None) -> str | None:
+    if not b64 or "-" in b64:  # composite (multipart) checksums are not whole-object digests
+        return None
+    return base64.b64decode(b64).hex()
+
+
+class S3BlobStore:
+    def __init__(self, client, bucket: str):
+        self.client = client
+        self.name = bucket
+
+    def _call(self, what: str, key: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"s3://{self.name}/{key}") from e
+            if code in ("ServiceUnavailable", "SlowDown", "InternalError", "503", "500"):
+                raise Unavailable(f"s3://{self.name}: {what} {key}: {code}") from e
+            raise
+        except UNAVAILABLE as e:
+            raise Unavailable(f"s3://{self.name} cannot be reached ({what} {key}): {e}") from e
+
+    def put(self, key, body, *, sha256=None, content_type=None) -> StoredObject:
+        extra: dict = {}
+        if content_type:
+            extra["ContentType"] = content_type
+        if sha256:
+            extra["Metadata"] = {"sha256": sha256}
+        if isinstance(body, bytes) or (sha256 and _size(body) is not None and _size(body) <= SINGLE_PUT_LIMIT):
+            if sha256:
+                extra["ChecksumSHA256"] = _b64(sha256)
+            else:
+                extra["ChecksumAlgorithm"] = "SHA256"
+            self._call("put", key, self.client.put_object, Bucket=self.name, Key=key, Body=body, **extra)
+        else:
+            extra["ChecksumAlgorithm"] = "SHA256"
+            self._call("put", key, self.client.upload_fileobj, body, self.name, key,
+                       ExtraArgs=extra, Config=TRANSFER)
+        info = self.head(key)
+        if info is None:
+            raise Unavailable(f"s3://{self.name}/{key} was written but cannot be read back")
+        return info
+
+    def open(self, key, *, version_id=None) -> BinaryIO:
+        args = {"Bucket": self.name, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        return self._call("get", key, self.client.get_object, **args)["Body"]
+
+    def head(self, key) -> StoredObject | None:
+        try:
+            r = self._call("head", key, self.client.head_object, Bucket=self.name, Key=key, ChecksumMode="ENABLED")
+        except NotFound:
+            return None
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("403", "AccessDenied"):
+                raise
+            raise
+        return StoredObject(
+            key=key,
+            size=r["ContentLength"],
+            etag=r.get("ETag", "").strip('"') or None,
+            sha256=_hex(r.get("ChecksumSHA256")) or r.get("Metadata", {}).get("sha256"),
+            version_id=r.get("VersionId"),
+        )
+
+    def list(self, prefix="") -> Iterator[StoredObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.name, Prefix=prefix)))
+        for page in pages:
+            for o in page.get("Contents", []):
+                yield StoredObject(key=o["Key"], size=o["Size"], etag=o.get("ETag", "").strip('"') or None)
+
+    def copy_from(self, source, key, *, dest_key=None) -> StoredObject:
+        dest_key = dest_key or key
+        src = {"Bucket": source.name, "Key": key}
+        size = source.head(key)
+        if size is None:
+            raise NotFound(f"s3://{source.name}/{key}")
+        if size.size <= COPY_LIMIT:
+            self._call("copy", dest_key, self.client.copy_object, Bucket=self.name, Key=dest_key,
+                       CopySource=src, MetadataDirective="COPY")
+        else:
+            self._call("copy", dest_key, self.client.copy, src, self.name, dest_key, Config=TRANSFER,
+                       ExtraArgs={"MetadataDirective": "COPY"})
+        info = self.head(dest_key)
+        if info is None:
+            raise Unavailable(f"s3://{self.name}/{dest_key} was copied but cannot be read back")
+        return info
+
+    def delete(self, key) -> None:
+        self._call("delete", key, self.client.delete_object, Bucket=self.name, Key=key)
+
+
+def _size(stream) -> int | None:
+    """Remaining bytes of a seekable stream, or None."""
+    try:
+        here = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(here)
+        return end - here
+    except (AttributeError, OSError):
+        return None

@@ -1,0 +1,79 @@
+"""The catalog: a derived index of AUs, copies and events, rebuilt from a node bucket at will.
+
+Nothing here is the only record of anything: the OCFL objects in the node buckets are the
+archive, and `rebuild` recreates every catalog entry from one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Protocol
+
+from strongroom.domain.premis import PremisEvent
+
+
+@dataclass
+class AuRecord:
+    """What the archive holds of one AU, and where its verified copies are."""
+
+    au: str  # publisher/title/au, also the OCFL object id
+    head: str  # the OCFL head version, e.g. "v2"
+    files: int
+    bytes: int
+    articles: int = 0
+    journal_title: str | None = None
+    issn: str | None = None
+    eissn: str | None = None
+    publisher_name: str | None = None
+    packages: dict[str, int] = field(default_factory=dict)  # package file name -> JATS articles in it
+    copies: dict[str, str] = field(default_factory=dict)  # node region -> version verified there
+    updated: str = ""
+
+    @property
+    def publisher(self) -> str:
+        return self.au.split("/")[0]
+
+    @property
+    def title(self) -> str:
+        return self.au.split("/")[1]
+
+    def verified_regions(self) -> list[str]:
+        return [region for region, version in self.copies.items() if version == self.head]
+
+    def pending_regions(self, all_regions: Iterable[str]) -> list[str]:
+        verified = set(self.verified_regions())
+        return [r for r in all_regions if r not in verified]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AuRecord":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class Catalog(Protocol):
+    def put_au(self, record: AuRecord) -> None: ...
+
+    def get_au(self, au: str) -> AuRecord | None: ...
+
+    def list_aus(self) -> list[AuRecord]: ...
+
+    def add_events(self, events: list[PremisEvent]) -> None:
+        """Record events; an event already recorded (same identifier) is not duplicated."""
+        ...
+
+    def events(self, object_id: str) -> list[PremisEvent]:
+        """The events of one AU (or one package key), oldest first."""
+        ...
+
+    def try_lock(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        """Take the named lease if it is free, expired, or already ours."""
+        ...
+
+    def unlock(self, name: str, owner: str) -> None: ...
+
+    def clear(self) -> None:
+        """Forget everything (before a rebuild)."""
+        ...

@@ -1,0 +1,49 @@
+"""Recreate the catalog from one node bucket alone: the buckets are the archive.
+
+Each OCFL object's inventory gives the AU's versions and files; its logs/ give the PREMIS
+events, from which the packages, the journal and the verified copies are read back.
+"""
+
+from __future__ import annotations
+
+from strongroom.domain import ocfl, premis
+from strongroom.domain.catalog import AuRecord, Catalog
+from strongroom.domain.ports import BlobStore
+
+
+def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premis.PremisEvent]]:
+    inventory = ocfl.read_inventory(store, object_id)
+    state = inventory.head_state_digests()
+    events: list[premis.PremisEvent] = []
+    for body in ocfl.read_logs(store, object_id):
+        events += premis.from_jsonl(body)
+    events.sort(key=lambda e: (e.at, e.identifier))
+    record = AuRecord(au=object_id, head=inventory.head, files=len(state),
+                      bytes=sum(d.size for d in state.values()))
+    for e in events:
+        detail = e.outcome_detail
+        if e.type == "ingestion" and e.outcome == "success" and "package_name" in detail:
+            record.packages[detail["package_name"]] = detail.get("articles", 0)
+            for attr in ("journal_title", "issn", "eissn", "publisher_name"):
+                if detail.get(attr):
+                    setattr(record, attr, detail[attr])
+            if detail.get("node"):
+                record.copies[detail["node"]] = detail.get("version", record.head)
+        elif e.type == "replication" and e.outcome in ("success", "warning") and detail.get("node") \
+                and not detail.get("conflicts"):
+            record.copies[detail["node"]] = detail.get("version", record.head)
+        record.updated = max(record.updated, e.at)
+    record.articles = sum(record.packages.values())
+    return record, events
+
+
+def rebuild_catalog(store: BlobStore, catalog: Catalog) -> int:
+    """Wipe the catalog and refill it from store; returns how many AUs were found."""
+    catalog.clear()
+    count = 0
+    for object_id in ocfl.list_object_ids(store):
+        record, events = au_from_node(store, object_id)
+        catalog.put_au(record)
+        catalog.add_events(events)
+        count += 1
+    return count

@@ -1,0 +1,56 @@
+"""`strongroom status`: what the archive holds, read from the catalog."""
+
+from __future__ import annotations
+
+import json
+
+from strongroom.domain.catalog import AuRecord
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def rows(records: list[AuRecord], regions: list[str]) -> list[dict]:
+    return [{
+        "au": r.au,
+        "publisher": r.publisher,
+        "title": r.title,
+        "journal": r.journal_title,
+        "issn": r.issn or r.eissn,
+        "version": r.head,
+        "packages": len(r.packages),
+        "articles": r.articles,
+        "files": r.files,
+        "bytes": r.bytes,
+        "copies_verified": len(r.verified_regions()),
+        "nodes": len(regions),
+        "pending": r.pending_regions(regions),
+        "updated": r.updated,
+    } for r in records]
+
+
+def as_json(records: list[AuRecord], regions: list[str]) -> str:
+    return json.dumps({"aus": rows(records, regions)}, indent=2, sort_keys=True)
+
+
+def as_table(records: list[AuRecord], regions: list[str]) -> str:
+    if not records:
+        return "The archive holds no AUs yet. Deposit a package: strongroom deposit FILE --publisher P --title T --au A"
+    header = ("AU", "journal", "version", "articles", "files", "bytes", "copies")
+    body = [(
+        row["au"], (row["journal"] or "")[:40], row["version"], str(row["articles"]), str(row["files"]),
+        human_bytes(row["bytes"]),
+        f"{row['copies_verified']}/{row['nodes']}" + ("" if not row["pending"] else " pending: " + ",".join(row["pending"])),
+    ) for row in rows(records, regions)]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    total_bytes = sum(r.bytes for r in records)
+    titles = len({(r.publisher, r.title) for r in records})
+    out = [line(header), line(["-" * w for w in widths])] + [line(b) for b in body]
+    out.append(f"{titles} titles, {len(records)} AUs, {human_bytes(total_bytes)} in each of {len(regions)} nodes")
+    return "\n".join(out)
