@@ -51,20 +51,38 @@ PackageFormat = Literal["zip", "tar", "tar.gz"]
 
 @dataclass(frozen=True)
 class JournalSpec:
-    """One journal in one year (an AU is usually a year): who publishes it and how its articles look."""
+    """One journal in one year (an AU is usually a year): who publishes it and how its articles look.
+
+    Only publisher and title (the archive's name segments) are needed; the rest is made up
+    from them when not given, so ``JournalSpec(publisher="acme", title="jbio")`` is a journal.
+    """
 
     publisher: str  # segment, e.g. "northfield-society"
-    publisher_name: str
-    host: str  # the publisher's web host, for self-uri and the web harvest
-    journal: str  # segment and journal-id, e.g. "jmbe"
-    journal_title: str
-    issn: str
-    eissn: str
+    title: str  # segment and journal-id, e.g. "jmbe"
+    publisher_name: str | None = None
+    host: str | None = None  # the publisher's web host, for self-uri and the web harvest
+    journal_title: str | None = None
+    issn: str | None = None
+    eissn: str | None = None
     field: str = "biology"  # picks the vocabulary: "biology" or "history"
     year: int = 2024
     volume: int = 1
     issues: int = 2
     elocation: bool = False  # article numbers (e12) instead of page ranges
+
+    def __post_init__(self) -> None:
+        words = self.publisher.replace("-", " ").replace("_", " ").replace(".", " ").title()
+        number = zlib.crc32(f"{self.publisher}/{self.title}".encode()) % 9_000_000 + 1_000_000
+        derived = {
+            "publisher_name": f"{words} Publishing",
+            "host": f"journals.{self.publisher}.example",
+            "journal_title": f"Journal of {self.title.upper()} Studies",
+            "issn": make_issn(number),
+            "eissn": make_issn(number + 1),
+        }
+        for name, value in derived.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     def for_year(self, year: int) -> "JournalSpec":
         """The same journal in another year, with the volume moved along."""
@@ -183,7 +201,7 @@ def _orcid(rng: random.Random) -> str:
 
 def make_articles(n: int, seed: int, journal: JournalSpec, *, start: int = 1) -> list[SampleArticle]:
     """n articles of one journal-year, the same for the same seed; numbered from start, spread over the issues."""
-    rng = random.Random(f"{seed}:{journal.journal}:{journal.year}")
+    rng = random.Random(f"{seed}:{journal.title}:{journal.year}")
     words = VOCAB.get(journal.field, VOCAB["biology"])
     articles = []
     page = 1 + 15 * (start - 1)
@@ -220,8 +238,8 @@ def make_articles(n: int, seed: int, journal: JournalSpec, *, start: int = 1) ->
             page += length
         month = min(12, 1 + (issue - 1) * (12 // journal.issues))
         pub = date(journal.year, month, 1 + rng.randrange(27))
-        article_id = f"{journal.journal}.{journal.year}.{number}"
-        url = f"https://{journal.host}/{journal.journal}/{journal.volume}/{issue}/{number}"
+        article_id = f"{journal.title}.{journal.year}.{number}"
+        url = f"https://{journal.host}/{journal.title}/{journal.volume}/{issue}/{number}"
         articles.append(SampleArticle(
             id=article_id,
             number=number,
@@ -290,7 +308,7 @@ def write_jats(article: SampleArticle) -> bytes:
     front = _sub(root, "front")
 
     jm = _sub(front, "journal-meta")
-    _sub(jm, "journal-id", j.journal, journal_id_type="publisher-id")
+    _sub(jm, "journal-id", j.title, journal_id_type="publisher-id")
     jtg = _sub(jm, "journal-title-group")
     _sub(jtg, "journal-title", j.journal_title)
     _sub(jm, "issn", j.issn, publication_format="print", pub_type="ppub")
@@ -538,7 +556,7 @@ def landing_page(article: SampleArticle) -> bytes:
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(article.title)} | {_esc(j.journal_title)}</title>
 {head}
 <link rel="license" href="{article.license_url}"></head>
-<body><header><a href="https://{j.host}/{j.journal}/">{_esc(j.journal_title)}</a></header>
+<body><header><a href="https://{j.host}/{j.title}/">{_esc(j.journal_title)}</a></header>
 <main><h1>{_esc(article.title)}</h1><p class="authors">{authors}</p>
 <p>Volume {article.volume}, issue {article.issue}, published {article.pub_date}.
 <a href="https://doi.org/{article.doi}">https://doi.org/{article.doi}</a></p>
@@ -742,12 +760,12 @@ def _tar(bag_dir: Path, target: Path, mtime: datetime, *, compress: bool, fast: 
 
 SOCIETY = JournalSpec(
     publisher="northfield-society", publisher_name="Northfield Society for Marine Biology",
-    host="journals.northfield-society.example", journal="jmbe",
+    host="journals.northfield-society.example", title="jmbe",
     journal_title="Journal of Marine Biology and Ecology", issn=make_issn(2049310), eissn=make_issn(2049311),
     field="biology", year=2023, volume=41, issues=2)
 PRESS = JournalSpec(
     publisher="lakeside-up", publisher_name="Lakeside University Press",
-    host="press.lakeside-university.example", journal="lrh",
+    host="press.lakeside-university.example", title="lrh",
     journal_title="Lakeside Review of Regional History", issn=make_issn(1758220), eissn=make_issn(1758221),
     field="history", year=2024, volume=7, issues=1, elocation=True)
 
@@ -771,17 +789,17 @@ def make_demo_packages(dest_dir: Path) -> list[tuple[str, str, str, Path]]:
     dest_dir = Path(dest_dir)
     out = []
     s23, s24 = SOCIETY, SOCIETY.for_year(2024)
-    out.append((s23.publisher, s23.journal, "2023",
-                make_package(dest_dir, publisher=s23.publisher, title=s23.journal, au="2023",
+    out.append((s23.publisher, s23.title, "2023",
+                make_package(dest_dir, publisher=s23.publisher, title=s23.title, au="2023",
                              articles=make_articles(6, 1, s23), fmt="zip", seed=1)))
-    out.append((s24.publisher, s24.journal, "2024",
-                make_package(dest_dir, publisher=s24.publisher, title=s24.journal, au="2024",
+    out.append((s24.publisher, s24.title, "2024",
+                make_package(dest_dir, publisher=s24.publisher, title=s24.title, au="2024",
                              articles=make_articles(6, 2, s24), fmt="tar.gz", seed=2)))
-    out.append((PRESS.publisher, PRESS.journal, "2024",
-                make_package(dest_dir, publisher=PRESS.publisher, title=PRESS.journal, au="2024",
+    out.append((PRESS.publisher, PRESS.title, "2024",
+                make_package(dest_dir, publisher=PRESS.publisher, title=PRESS.title, au="2024",
                              articles=make_articles(4, 3, PRESS), fmt="tar", warc=True, seed=3)))
-    out.append((s24.publisher, s24.journal, "2024",
-                make_package(dest_dir, publisher=s24.publisher, title=s24.journal, au="2024",
+    out.append((s24.publisher, s24.title, "2024",
+                make_package(dest_dir, publisher=s24.publisher, title=s24.title, au="2024",
                              articles=make_articles(2, 4, s24, start=7), fmt="zip", seed=4, name="jmbe-2024-late",
                              extra_bag_info={"Strongroom-AU": "2023"}, after_bagging=_corrupt_first_pdf)))
     return out

@@ -50,24 +50,24 @@ def warc_gz(articles) -> bytes:
 ])
 def test_identify_by_content(tmp_path, name, data, mime, ext):
     fmt = identify(write(tmp_path, name, data))
-    assert (fmt.mime_type, fmt.extension) == (mime, ext)
+    assert (fmt.mime, fmt.extension) == (mime, ext)
 
 
 def test_identify_generated_files(tmp_path, articles):
     a = articles[0]
-    assert identify(write(tmp_path, "article.xml", write_jats(a))).mime_type == "application/jats+xml"
-    assert identify(write(tmp_path, "article.pdf", write_pdf(a))).mime_type == "application/pdf"
-    assert identify(write(tmp_path, "fig1.png", write_png(a))).mime_type == "image/png"
+    assert identify(write(tmp_path, "article.xml", write_jats(a))).mime == "application/jats+xml"
+    assert identify(write(tmp_path, "article.pdf", write_pdf(a))).mime == "application/pdf"
+    assert identify(write(tmp_path, "fig1.png", write_png(a))).mime == "image/png"
     fmt = identify(write(tmp_path, "x.warc.gz", warc_gz(articles)))
-    assert (fmt.mime_type, fmt.extension) == ("application/warc", ".warc.gz")
+    assert (fmt.mime, fmt.extension) == ("application/warc", ".warc.gz")
     plain = identify(write(tmp_path, "x.gz", gzip.compress(b"just text\n", mtime=0)))
-    assert plain.mime_type == "application/gzip"
+    assert plain.mime == "application/gzip"
     assert identify(write(tmp_path, "empty", b"")).name == "Empty file"
 
 
 def test_identify_reads_only_the_head(tmp_path):
     path = write(tmp_path, "big.xml", b"<article>" + b" " * 5_000_000 + b"\x00\xff")
-    assert identify(path).mime_type == "application/jats+xml"
+    assert identify(path).mime == "application/jats+xml"
 
 
 def test_warc_record_counts(tmp_path, articles):
@@ -88,7 +88,7 @@ def test_uncompressed_warc(tmp_path):
                                                   payload=io.BytesIO(body), length=len(body),
                                                   http_headers=headers))
     path = write(tmp_path, "u.warc", out.getvalue())
-    assert identify(path).mime_type == "application/warc"
+    assert identify(path).mime == "application/warc"
     assert count_warc_records(path).by_type == {"response": 1}
 
 
@@ -145,9 +145,11 @@ def test_describe_bundles_articles_with_their_files(tmp_path, articles):
     assert [w.path for w in desc.warcs] == ["data/harvest/h.warc.gz"]
     assert {(p.path, p.severity) for p in desc.problems} == {
         ("data/broken/article.xml", "warning"), ("data/broken/cut.warc.gz", "warning")}
-    formats = {f.path: f.format.mime_type for f in desc.files}
+    formats = {f.path: f.format.mime for f in desc.files}
     assert formats["data/notes.txt"] == "text/plain"
-    assert desc.as_dict()["articles"][0]["article"]["title"]
+    entry = desc.as_dict()["articles"][0]
+    assert entry["title"] and entry["doi"] and entry["files"] and entry["xml_path"].endswith("article.xml")
+    assert first.journal_title == PRESS.journal_title  # an entry reads as its article
 
 
 def test_describe_refuses_paths_outside_the_bag(tmp_path):

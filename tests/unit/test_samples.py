@@ -16,6 +16,7 @@ from strongroom.domain.au import SEGMENT
 from strongroom.domain.formats import count_warc_records, identify
 from strongroom.samples import (
     PRESS,
+    JournalSpec,
     SOCIETY,
     issn_check_digit,
     make_articles,
@@ -156,7 +157,7 @@ def test_pdf_escapes_awkward_text():
 def identify_bytes(data: bytes) -> str:
     from strongroom.domain.formats import identify_head
 
-    return identify_head(data).mime_type
+    return identify_head(data).mime
 
 
 def test_png_chunks_are_valid():
@@ -206,3 +207,12 @@ def test_demo_packages(tmp_path):
     with pytest.raises(bagit.BagValidationError):
         bad_bag.validate()
     assert bad_bag.info["Strongroom-AU"] != bad[2]
+
+
+def test_a_journal_needs_only_its_names():
+    spec = JournalSpec(publisher="acme", title="jbio")
+    assert spec.publisher_name == "Acme Publishing" and spec.host == "journals.acme.example"
+    assert spec.journal_title and spec.issn != spec.eissn
+    assert JournalSpec(publisher="acme", title="jbio") == spec  # derived the same way every time
+    article = make_articles(1, 0, spec)[0]
+    assert article.doi == "10.5555/jbio.2024.1" and article.url.startswith("https://journals.acme.example/jbio/1/")

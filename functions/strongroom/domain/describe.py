@@ -35,14 +35,24 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class ArticleEntry:
-    """An article and its files: every payload file in the directory of its XML (the XML included)."""
+    """An article and its files: every payload file in the directory of its XML (the XML included).
+
+    An entry reads as its article too (entry.doi, entry.journal_title), so callers that
+    only want metadata need not unwrap it.
+    """
 
     xml_path: str
     article: Article
     files: tuple[str, ...]
 
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("xml_path", "article", "files"):  # no recursion while unpickling
+            raise AttributeError(name)
+        return getattr(self.article, name)
+
     def as_dict(self) -> dict:
-        return {"xml_path": self.xml_path, "article": self.article.as_dict(), "files": list(self.files)}
+        """The article's fields, plus where its XML is and which files belong to it."""
+        return {**self.article.as_dict(), "xml_path": self.xml_path, "files": list(self.files)}
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ def describe(bag_dir: Path, payload_paths: list[str]) -> Description:
         files.append(FileInfo(rel, size, fmt))
         if fmt == JATS:
             jats_paths.append(rel)
-        elif fmt.mime_type == "application/warc":
+        elif fmt.mime == "application/warc":
             try:
                 warcs.append(WarcEntry(rel, count_warc_records(local, display_path=rel)))
             except WarcError as exc:

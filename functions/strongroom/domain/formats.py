@@ -30,12 +30,12 @@ HEAD_BYTES = 8192
 class FileFormat:
     """A file's media type, a human name for the format and the extension it would usually have."""
 
-    mime_type: str
+    mime: str
     name: str
     extension: str | None = None
 
     def as_dict(self) -> dict:
-        return {"mime_type": self.mime_type, "name": self.name, "extension": self.extension}
+        return {"mime": self.mime, "name": self.name, "extension": self.extension}
 
 
 OCTET_STREAM = FileFormat("application/octet-stream", "Unknown binary data", None)
