@@ -28,13 +28,20 @@ def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premi
                 if detail.get(attr):
                     setattr(record, attr, detail[attr])
             if detail.get("node"):
-                record.copies[detail["node"]] = detail.get("version", record.head)
+                _verified(record, detail["node"], detail.get("version", record.head))
         elif e.type == "replication" and e.outcome in ("success", "warning") and detail.get("node") \
                 and not detail.get("conflicts"):
-            record.copies[detail["node"]] = detail.get("version", record.head)
+            _verified(record, detail["node"], detail.get("version", record.head))
         record.updated = max(record.updated, e.at)
     record.articles = sum(record.packages.values())
     return record, events
+
+
+def _verified(record: AuRecord, node: str, version: str) -> None:
+    """Note a verified copy; events may share a timestamp, so the highest version wins, not the last."""
+    current = record.copies.get(node)
+    if current is None or int(version[1:]) > int(current[1:]):
+        record.copies[node] = version
 
 
 def rebuild_catalog(store: BlobStore, catalog: Catalog) -> int:
