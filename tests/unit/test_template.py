@@ -1,0 +1,339 @@
+"""The AWS description (template.yaml, infra/node.yaml, infra/*.sh) checked offline.
+
+No network and no AWS account: cfn-lint's own API, a YAML loader that understands
+CloudFormation's short tags, and the deploy scripts' --dry-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTROL = ROOT / "template.yaml"
+NODE = ROOT / "infra" / "node.yaml"
+TEMPLATES = [CONTROL, NODE]
+PUBLISHER_TAG = "${aws:PrincipalTag/strongroom:publisher}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns !Ref / !Sub / !GetAtt ... into their long JSON forms."""
+
+
+def _short_tag(loader: yaml.Loader, suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def control() -> dict:
+    return load(CONTROL)
+
+
+@pytest.fixture(scope="module")
+def node() -> dict:
+    return load(NODE)
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def text(value) -> str:
+    """The literal text of a string, !Sub (unescaping ${! ...}), or anything else (JSON)."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        value = sub[0] if isinstance(sub, list) else sub
+        return value.replace("${!", "${")
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def policy_documents(template: dict):
+    """(where, document) for every permission policy in a template."""
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        kind = res["Type"]
+        if kind == "AWS::IAM::Role":
+            for p in props.get("Policies", []):
+                yield f"{name}/{p['PolicyName']}", p["PolicyDocument"]
+        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy",
+                      "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+            yield name, props["PolicyDocument"]
+        elif kind == "AWS::Serverless::Function":
+            for p in as_list(props.get("Policies", [])):
+                if isinstance(p, dict) and "Statement" in p:
+                    yield name, p
+
+
+def statements(document: dict) -> list[dict]:
+    return as_list(document["Statement"])
+
+
+# ---------------------------------------------------------------- lint
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_cfn_lint_passes(path: Path):
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1"]))
+    findings = [m for m in matches if m.rule.severity != "informational"]
+    assert not findings, "\n".join(str(m) for m in findings)
+
+
+# ---------------------------------------------------------------- contract with the local runtime
+
+
+def test_names_the_local_runtime_reads_are_kept(control):
+    res = control["Resources"]
+    assert res["IngestBucket"]["Type"] == "AWS::S3::Bucket"
+    assert res["CatalogTable"]["Type"] == "AWS::DynamoDB::Table"
+    fn = res["IngestFunction"]
+    assert fn["Type"] == "AWS::Serverless::Function"
+    assert fn["Properties"]["Handler"] == "strongroom.handlers.ingest.handler"
+    assert control["Globals"]["Function"]["CodeUri"] == "functions/"
+    event = fn["Properties"]["Events"]["PackageDeposited"]
+    assert event["Type"] == "S3"
+    assert event["Properties"]["Bucket"] == {"Ref": "IngestBucket"}
+    assert event["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "incoming/"}]
+
+
+def test_every_handler_names_a_handler_module(control):
+    handlers = {name: fn["Properties"]["Handler"]
+                for name, fn in resources(control, "AWS::Serverless::Function").items()}
+    assert handlers
+    for name, handler in handlers.items():
+        m = re.fullmatch(r"strongroom\.handlers\.([a-z_][a-z0-9_]*)\.handler", handler)
+        assert m, f"{name}: Handler {handler!r} is not strongroom.handlers.<module>.handler"
+        module = ROOT / "functions" / "strongroom" / "handlers" / f"{m.group(1)}.py"
+        assert module.is_file(), f"{name}: Handler {handler!r} but {module.relative_to(ROOT)} does not exist"
+
+
+def test_functions_get_every_setting_config_reads(control):
+    config_source = (ROOT / "functions" / "strongroom" / "config.py").read_text("utf-8")
+    read = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', config_source)) - {"STRONGROOM_CONFIG"}
+    env = control["Globals"]["Function"]["Environment"]["Variables"]
+    assert read <= set(env), f"config.py reads {sorted(read - set(env))}, the template does not set them"
+    assert env["STRONGROOM_NODE_BUCKETS"] == {"Ref": "NodeBuckets"}
+
+
+def test_ingest_function_limits(control):
+    fn = control["Resources"]["IngestFunction"]["Properties"]
+    glob = control["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.11" and glob["Architectures"] == ["arm64"]
+    assert glob["Timeout"] == 900
+    assert fn["EphemeralStorage"]["Size"] == 10240
+    assert fn["ReservedConcurrentExecutions"] == {"Ref": "IngestConcurrency"}
+    assert fn["DeadLetterQueue"]["Type"] == "SQS"
+
+
+def test_catalog_table(control):
+    props = control["Resources"]["CatalogTable"]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+# ---------------------------------------------------------------- least privilege
+
+# Actions with no resource-level permissions at all; "*" is the only possible resource.
+RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def _is_read_only(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return verb.startswith(("Get", "List", "Describe", "Head"))
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_no_wildcard_grants(path: Path):
+    docs = list(policy_documents(load(path)))
+    assert docs
+    for where, doc in docs:
+        for st in statements(doc):
+            if st["Effect"] != "Allow":
+                continue  # a Deny may be as wide as it likes
+            actions = as_list(st["Action"])
+            for action in actions:
+                assert isinstance(action, str), f"{where}: computed action {action!r}"
+                assert action != "*" and not action.endswith(":*"), f"{where} allows {action}"
+            if "*" in as_list(st.get("Resource", [])):
+                writes = [a for a in actions if not _is_read_only(a) and a not in RESOURCELESS]
+                assert not writes, f"{where}: {writes} on Resource '*'"
+
+
+def test_ingest_role_deletes_only_processed_deposits(control):
+    doc = control["Resources"]["IngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    for st in statements(doc):
+        deletes = [a for a in as_list(st["Action"]) if "Delete" in a and a.startswith("s3:")]
+        if deletes:
+            assert deletes == ["s3:DeleteObject"]
+            assert [text(r) for r in as_list(st["Resource"])] == [
+                "arn:${AWS::Partition}:s3:::${Prefix}-ingest-${AWS::AccountId}/incoming/*"
+            ]
+        if any(text(r).find("NodeBucketArns") >= 0 for r in as_list(st["Resource"])):
+            assert not deletes, "the ingest role must never delete from a node"
+
+
+def test_node_policy_grants_the_ingest_role_no_delete(node):
+    doc = node["Resources"]["NodeBucketPolicy"]["Properties"]["PolicyDocument"]
+    allowed = set()
+    for st in statements(doc):
+        if st["Effect"] == "Allow":
+            assert st["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {"Ref": "IngestRoleArn"}
+            allowed |= set(as_list(st["Action"]))
+    assert allowed == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+                       "s3:AbortMultipartUpload", "s3:ListBucket"}
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def _bucket_policies(template: dict) -> dict[str, dict]:
+    out = {}
+    for res in resources(template, "AWS::S3::BucketPolicy").values():
+        props = res["Properties"]
+        out[props["Bucket"]["Ref"]] = props["PolicyDocument"]
+    return out
+
+
+def _all_buckets() -> list:
+    return [pytest.param(template, name, bucket, id=f"{path.name}:{name}")
+            for path in TEMPLATES
+            for template in [load(path)]
+            for name, bucket in resources(template, "AWS::S3::Bucket").items()]
+
+
+@pytest.mark.parametrize("template,name,bucket", _all_buckets())
+def test_every_bucket_is_dark_versioned_encrypted_and_tls_only(template, name, bucket):
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    bpa = props["PublicAccessBlockConfiguration"]
+    assert all(bpa[k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert bucket.get("DeletionPolicy") == "Retain"
+
+    policy = _bucket_policies(template).get(name)
+    assert policy, f"{name} has no bucket policy"
+    tls = [st for st in statements(policy)
+           if st["Effect"] == "Deny"
+           and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)]
+    assert tls, f"{name} does not deny requests without TLS"
+    assert "s3:*" in as_list(tls[0]["Action"]) and tls[0]["Principal"] == "*"
+    # Dark means dark: no statement opens anything to everyone.
+    for st in statements(policy):
+        if st["Effect"] == "Allow":
+            assert st["Principal"] != "*" and st["Principal"] != {"AWS": "*"}, f"{name} is public"
+
+
+def test_node_bucket_object_lock_and_no_noncurrent_expiry(node):
+    props = node["Resources"]["NodeBucket"]["Properties"]
+    assert text(props["BucketName"]) == "${Prefix}-node-${AWS::Region}-${AWS::AccountId}"
+    assert props["ObjectLockEnabled"] is True
+    lock = props["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert lock["Rule"]["DefaultRetention"]["Mode"] == "GOVERNANCE"
+    for rule in props.get("LifecycleConfiguration", {}).get("Rules", []):
+        assert not {"NoncurrentVersionExpiration", "NoncurrentVersionExpirationInDays",
+                    "ExpirationInDays", "ExpirationDate"} & set(rule), f"{rule['Id']} deletes evidence"
+
+
+def test_ingest_lifecycle_never_expires_quarantine(control):
+    rules = control["Resources"]["IngestBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any("NoncurrentVersionExpiration" in r for r in rules)
+    for rule in rules:
+        prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix", ""))
+        assert prefix.startswith("incoming/"), f"lifecycle rule {rule['Id']} reaches beyond incoming/"
+
+
+# ---------------------------------------------------------------- publishers
+
+
+def test_publisher_policy_is_scoped_by_the_principal_tag(control):
+    doc = control["Resources"]["PublisherPolicy"]["Properties"]["PolicyDocument"]
+    allows = [st for st in statements(doc) if st["Effect"] == "Allow"]
+    actions = {a for st in allows for a in as_list(st["Action"])}
+    assert "s3:PutObject" in actions and "s3:GetObject" in actions
+    assert not {a for a in actions if "Delete" in a}, "publishers must not delete"
+    for st in allows:
+        resources_ = [text(r) for r in as_list(st["Resource"])]
+        if st["Action"] == "s3:ListBucket":
+            prefixes = [text(p) for p in as_list(st["Condition"]["StringLike"]["s3:prefix"])]
+            assert prefixes == [f"receipts/{PUBLISHER_TAG}/*", f"rejections/{PUBLISHER_TAG}/*"]
+            continue
+        for r in resources_:
+            assert PUBLISHER_TAG + "/*" in r, f"{st['Sid']}: {r} not scoped by the publisher tag"
+        writes = [a for a in as_list(st["Action"]) if not _is_read_only(a)]
+        if writes:
+            assert all(f"/incoming/{PUBLISHER_TAG}/*" in r for r in resources_)
+        else:
+            assert all(re.search(r"/(receipts|rejections)/", r) for r in resources_)
+
+
+# ---------------------------------------------------------------- scripts
+
+
+def _script_env() -> dict[str, str]:
+    env = dict(os.environ, STRONGROOM_ACCOUNT_ID="123456789012")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+def test_deploy_dry_run_covers_every_node_region_from_the_toml():
+    toml = tomllib.loads((ROOT / "functions" / "strongroom" / "strongroom.toml").read_text("utf-8"))
+    regions = [n["region"] for n in toml["nodes"]]
+    out = subprocess.run(["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run"],
+                         capture_output=True, text=True, env=_script_env(), timeout=60, check=True).stdout
+    deployed = re.findall(r"aws cloudformation deploy --region (\S+)", out)
+    assert deployed == regions
+    sam_deploy = next(line for line in out.splitlines() if line.startswith("+ sam deploy"))
+    for r in regions:
+        assert f"strongroom-node-{r}-123456789012" in sam_deploy
+    # The node stacks come before the control stack.
+    assert out.index("cloudformation deploy") < out.index("sam deploy")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+@pytest.mark.parametrize("name", ["a/b", "x*", "Upper", "-dash"])
+def test_add_publisher_refuses_names_that_would_widen_the_prefix(name):
+    r = subprocess.run(["bash", str(ROOT / "infra" / "add-publisher.sh"), name, "--user", "--dry-run"],
+                       capture_output=True, text=True, env=_script_env(), timeout=60)
+    assert r.returncode != 0 and "publisher name" in r.stderr
