@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= $(CURDIR)/.strongroom
 
-.PHONY: demo test up bench lint clean venv
+.PHONY: demo test up down bench lock clean venv
 .DEFAULT_GOAL := demo
 
 venv: $(STAMP)
@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# Lock the whole dependency tree from the pins in pyproject.toml.
-requirements.lock: pyproject.toml
+# Re-lock the whole dependency tree from the pins in pyproject.toml (after changing them).
+lock:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra local --extra dev pyproject.toml -o requirements.lock

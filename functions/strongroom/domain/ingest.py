@@ -137,7 +137,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
 
     # 1. Unpack safely.
     try:
-        extracted = extract(package_path, tmp / "bag", archive.limits)
+        extracted = extract(package_path, tmp / "bag", archive.limits, name=pk.package)
     except Rejected as r:
         return _reject(archive, pk.key, pk, r.problems)
     bag_dir = extracted.root
