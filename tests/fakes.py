@@ -73,6 +73,15 @@ class MemoryBlobStore:
         if key in self.objects:
             self.history.setdefault(key, []).append(self.objects.pop(key))
 
+    def list_versions(self, key) -> list[StoredObject]:
+        self._check()
+        old = self.history.get(key, [])
+        out = [StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(),
+                            sha256=hashlib.sha256(d).hexdigest(), version_id=str(i)) for i, d in enumerate(old)]
+        if key in self.objects:
+            out.append(self._info(key))
+        return out
+
     def export(self, directory: Path, prefix: str = "") -> Path:
         """Write the current objects under prefix to a directory (for validators that want files)."""
         for key, data in self.objects.items():

@@ -22,6 +22,8 @@ class Node:
     region: str
     place: str
     bucket: str
+    lat: float | None = None  # approximate, for choosing the nearest node to repair from
+    lon: float | None = None
 
     @property
     def name(self) -> str:
@@ -94,6 +96,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
             region=n["region"],
             place=n["place"],
             bucket=node_buckets.get(n["region"], f"{prefix}-node-{n['region']}"),
+            lat=n.get("lat"),
+            lon=n.get("lon"),
         )
         for i, n in enumerate(raw["nodes"], start=1)
     )

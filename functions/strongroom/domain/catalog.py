@@ -28,6 +28,13 @@ class AuRecord:
     packages: dict[str, int] = field(default_factory=dict)  # package file name -> JATS articles in it
     copies: dict[str, str] = field(default_factory=dict)  # node region -> version verified there
     updated: str = ""
+    # Audit (strongroom.domain.audit): when this AU was last polled and what the poll found,
+    # {"agreement", "nodes": {region: ok|damaged|repaired|unavailable}, "root_hash", ...}.
+    last_poll: str | None = None
+    last_poll_result: dict = field(default_factory=dict)
+    # OCFL version -> sha512 of the root inventory.json committed at that version: the witness
+    # a poll trusts over a majority of nodes (see strongroom.domain.tally.choose_reference).
+    inventory_sha512: dict[str, str] = field(default_factory=dict)
 
     @property
     def publisher(self) -> str:
@@ -43,6 +50,12 @@ class AuRecord:
     def pending_regions(self, all_regions: Iterable[str]) -> list[str]:
         verified = set(self.verified_regions())
         return [r for r in all_regions if r not in verified]
+
+    def next_poll_due(self, interval_days: int, jitter_days: int):
+        """When this AU should next be polled (None: never polled, due now); see planner.next_poll_due."""
+        from strongroom.domain.planner import next_poll_due
+
+        return next_poll_due(self.au, self.last_poll, interval_days, jitter_days)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -58,3 +58,10 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the current version (versioned buckets keep the old bytes)."""
         ...
+
+    def list_versions(self, key: str) -> list[StoredObject]:
+        """Every stored version of key, oldest first, the current one last (its version_id opens it).
+
+        Optional: the audit's chaos tools use it to roll a file back; stores without versions may omit it.
+        """
+        ...
