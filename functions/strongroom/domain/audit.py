@@ -12,7 +12,10 @@ under the same lease.
 Re-runs are safe: a poll re-votes from scratch, so copies repaired by a run that was
 killed midway are ok now and are not repaired twice; each verified repair is recorded in
 the catalog as it happens. An inconclusive poll (fewer nodes than the quorum answered, or
-no reference inventory) writes nothing to any node and leaves the AU's record untouched.
+no reference inventory) writes nothing to any node and leaves the AU's record untouched
+(so the planner keeps it due); only a "fixity check" warning event goes to the catalog, so
+operators see the attempt. When enough nodes answered but no inventory can be trusted, that
+report also raises the alarm.
 """
 
 from __future__ import annotations
