@@ -1,0 +1,49 @@
+"""The Jinja2 environment for the site and the replay banner: autoescape on, undefined names fail.
+
+Templates live in the repository's top-level ``site_templates/`` (so designers can change
+pages without touching code); STRONGROOM_SITE_TEMPLATES points elsewhere, for a packaged
+function whose code root does not include that folder.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+
+def templates_dir() -> Path:
+    configured = os.environ.get("STRONGROOM_SITE_TEMPLATES")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[3] / "site_templates"
+
+
+@lru_cache(maxsize=4)
+def environment(directory: str | None = None) -> Environment:
+    env = Environment(loader=FileSystemLoader(directory or str(templates_dir())), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["human_size"] = human_size
+    return env
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KB' (decimal units, as file managers show them)."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
+def inert_braces(html: str) -> Markup:
+    """HTML with '{' and '}' as character references, so text we render can sit inside a template
+    that another Jinja (pywb's) renders later without any of it being read as Jinja syntax."""
+    return Markup(str(html).replace("{", "&#123;").replace("}", "&#125;"))
+
+
+__all__ = ["environment", "escape", "human_size", "inert_braces", "templates_dir"]
