@@ -189,7 +189,7 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     summary = premis.event(
         "fixity check", au, "success" if report.status in (OK, REPAIRED) else "failure",
         f"poll of {len(t.nodes)} nodes: {report.status}, agreement {report.agreement}/{len(t.nodes)}", now,
-        poll=_compact(report))
+        poll=_compact(report), last_poll=report.started, last_poll_result=poll_result(report, t))
     _write_logs(archive, au, now, nonce, [*events, *recorded_now, summary], status)
     archive.catalog.add_events([*events, summary])
     _update_record(archive, au, report, ref.sha512, t)
@@ -291,15 +291,20 @@ def _write_logs(archive: Archive, au: str, now: datetime, nonce: bytes, events, 
             log.warning("poll log not written to %s: %s", ns.node.region, e)
 
 
-def _update_record(archive: Archive, au: str, report: PollReport, reference_sha512: str | None, t: Tally) -> None:
-    record = archive.catalog.get_au(au)
-    record.last_poll = report.started
-    record.last_poll_result = {
+def poll_result(report: PollReport, t: Tally) -> dict:
+    """What the catalog keeps of the last poll (also logged, so a rebuild recovers it)."""
+    return {
         "status": report.status, "nonce": report.nonce, "agreement": report.agreement,
         "nodes": dict(report.nodes), "root_hash": report.root_hash, "totals": report.totals,
         "alarm": report.alarm, "unrepairable": list(report.unrepairable), "finished": report.finished,
         "head": t.reference.get("head"),
     }
+
+
+def _update_record(archive: Archive, au: str, report: PollReport, reference_sha512: str | None, t: Tally) -> None:
+    record = archive.catalog.get_au(au)
+    record.last_poll = report.started
+    record.last_poll_result = poll_result(report, t)
     head = t.reference.get("head")
     if reference_sha512 and head:
         # Trust on first use: the first poll pins the inventory the nodes agreed on, unless ingest recorded one.

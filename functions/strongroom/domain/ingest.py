@@ -30,6 +30,7 @@ from strongroom.domain.describe import describe
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.problems import Problem, Rejected, errors
 from strongroom.domain.replicate import CopyMismatch, copy_verified, sync_object
+from strongroom.domain.tally import inventory_digest
 from strongroom.domain.unpack import extract
 
 log = logging.getLogger(__name__)
@@ -288,6 +289,10 @@ def _au_record(archive, pk, plan, description, copies, now) -> AuRecord:
         eissn=keep(first and first.eissn, "eissn"),
         publisher_name=keep(first and first.publisher, "publisher_name"),
         packages=packages, copies=dict(copies), updated=now.isoformat(timespec="seconds"),
+        # What polls trust over a majority of nodes: the digest of each committed inventory.
+        inventory_sha512={**(old.inventory_sha512 if old else {}), plan.version: inventory_digest(inv.to_json())},
+        last_poll=old.last_poll if old else None,
+        last_poll_result=old.last_poll_result if old else {},
     )
 
 

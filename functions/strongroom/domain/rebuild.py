@@ -29,11 +29,19 @@ def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premi
                     setattr(record, attr, detail[attr])
             if detail.get("node"):
                 _verified(record, detail["node"], detail.get("version", record.head))
+            record.updated = max(record.updated, e.at)
         elif e.type == "replication" and e.outcome in ("success", "warning") and detail.get("node") \
                 and not detail.get("conflicts"):
             _verified(record, detail["node"], detail.get("version", record.head))
-        record.updated = max(record.updated, e.at)
+        elif e.type == "fixity check" and "last_poll_result" in detail:
+            record.last_poll = detail["last_poll"]
+            record.last_poll_result = detail["last_poll_result"]
+            head = detail["last_poll_result"].get("head")
+            for node, status in detail["last_poll_result"].get("nodes", {}).items():
+                if head and status in ("ok", "repaired"):
+                    _verified(record, node, head)
     record.articles = sum(record.packages.values())
+    record.inventory_sha512 = ocfl.version_inventory_digests(store, object_id, inventory)
     return record, events
 
 

@@ -44,9 +44,11 @@ from strongroom.domain.ocfl.store import (
     read_inventory,
     read_inventory_at,
     read_logs,
+    version_inventory_digests,
 )
 
 __all__ = [
+    "version_inventory_digests",
     "DIGEST_ALGORITHM", "FIXITY_ALGORITHM", "INVENTORY", "SIDECAR", "LAYOUT_EXTENSION",
     "OBJECT_DECLARATION", "ROOT_DECLARATION",
     "FileDigest", "Inventory", "User", "Version", "VersionPlan", "OcflWriter",

@@ -271,3 +271,18 @@ class OcflWriter:
             _put_small(store, key, body)  # the commit point: root inventory, then its sidecar
             written.append(key)
         return written
+
+
+def version_inventory_digests(store: BlobStore, object_id: str, inventory: Inventory) -> dict[str, str]:
+    """{version: sha512 of its inventory.json} as the object's version sidecars record them.
+
+    A version's inventory is byte-identical to the root inventory it was committed as, so
+    these are the digests a poll trusts over a majority of nodes (used when the catalog is
+    rebuilt from a bucket)."""
+    root = object_root(object_id)
+    digests: dict[str, str] = {}
+    for version in inventory.versions:
+        side = _read(store, f"{root}/{version}/{SIDECAR}")
+        if side is not None:
+            digests[version] = sidecar_digest(side)
+    return digests
