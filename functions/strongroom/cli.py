@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("replicate", help="finish copies left pending when a node was unreachable")
 
+    from strongroom import audit_commands, release_commands
+
+    audit_commands.register(sub)
+    release_commands.register(sub)
+
     demo = sub.add_parser("demo", help="start a local archive and run the archive's whole job on sample content")
     demo.add_argument("--keep-running", action=argparse.BooleanOptionalAction, default=True,
                       help="leave the archive running afterwards (default) so you can explore it")
@@ -60,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         from strongroom.local import commands
 
         return commands.run(args)
+    if hasattr(args, "run"):  # commands registered by audit_commands / release_commands
+        return args.run(args)
     from strongroom import commands
 
     return getattr(commands, args.command)(args)

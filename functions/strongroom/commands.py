@@ -169,6 +169,11 @@ def demo(args) -> int:
     records = app.archive().catalog.list_aus()
     say(as_table(records, [n.region for n in settings().nodes]))
 
+    from strongroom import audit_commands, release_commands
+
+    audit_commands.demo_section(data, say)
+    release_commands.demo_section(data, say)
+
     say("\nExplore:")
     say(f"  .venv/bin/strongroom --data {data} status [--json]")
     say(f"  eval \"$(.venv/bin/strongroom --data {data} local env --publisher {packages[0][0]})\"  # then aws s3 cp / boto3 as that publisher")
