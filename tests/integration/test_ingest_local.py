@@ -131,3 +131,21 @@ def test_a_package_pushed_while_the_runtime_is_killed_is_ingested_when_it_comes_
     else:
         raise AssertionError(f"no receipt for {key} after the restart:\n{local_archive.log()[-3000:]}")
     assert doc["status"] == "preserved"
+
+
+def test_a_killed_catalog_server_is_restarted_and_the_catalog_rebuilt_from_the_buckets(local_archive, tmp_path):
+    publisher = new_publisher(local_archive)
+    cli(local_archive, "deposit", str(sample(tmp_path, publisher, seed=7)), "--publisher", publisher,
+        "--title", "jtest", "--au", "2024")
+    before = json.loads(cli(local_archive, "status", "--json").stdout)
+    moto_pid = local_archive.state()["servers"]["moto"]["pid"]
+    os.kill(moto_pid, signal.SIGKILL)  # moto keeps the catalog in memory: all of it is gone
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        pid = local_archive.state().get("servers", {}).get("moto", {}).get("pid")
+        if pid not in (None, moto_pid):
+            out = cli(local_archive, "status", "--json", check=False)
+            if out.returncode == 0 and json.loads(out.stdout) == before:
+                return
+        time.sleep(1)
+    raise AssertionError(f"the catalog did not come back after moto was killed:\n{local_archive.log()[-3000:]}")

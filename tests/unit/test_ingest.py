@@ -80,6 +80,15 @@ def test_a_valid_package_is_preserved_on_all_twelve_nodes(archive, tmp_path):
     assert any(k.startswith(root + "/logs/") for k in node1.objects)
 
 
+def test_a_web_harvest_is_recognised_and_its_records_counted(archive, tmp_path):
+    outcome = ingest_package(archive, deposit(archive, package(tmp_path, "h1", warc=True)))
+    assert outcome.status == "preserved"
+    warcs = receipt(archive, outcome)["web_archives"]
+    assert len(warcs) == 1 and warcs[0]["records"] > 1 and warcs[0]["response_urls"] >= 1
+    assert any(f["format"]["mime"] == "application/warc" for f in receipt(archive, outcome)["files"]
+               if f["path"].endswith((".warc", ".warc.gz")))
+
+
 def test_the_same_event_twice_makes_one_version(archive, tmp_path):
     key = deposit(archive, package(tmp_path, "p1"))
     first = ingest_package(archive, key)

@@ -311,6 +311,7 @@ def _receipt(archive, pk, plan, record, description, problems, copies, package_s
             for logical, d in sorted(state.items()) if logical.startswith(pk.stem + "/")
         ],
         "articles": [a.as_dict() for a in description.articles],
+        "web_archives": [w.as_dict() for w in description.warcs],
         "warnings": [p.as_dict() for p in problems],
         "copies": {"verified": sorted(copies), "pending": [n.node.region for n in archive.nodes if n.node.region not in copies],
                    "count": f"{len(copies)}/{len(archive.nodes)}"},
