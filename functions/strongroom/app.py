@@ -47,7 +47,10 @@ def archive(cfg: Settings | None = None) -> Archive:
     cfg = cfg or settings()
     # On AWS each node's bucket is reached through a client of its own region.
     on_aws = not (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
-    nodes = [NodeStore(n, S3BlobStore(s3_client(n.region if on_aws else None), n.bucket)) for n in cfg.nodes]
+    # Locally, `strongroom chaos offline` revokes the archive's rights on a node bucket: that refusal is the node
+    # being unreachable. On AWS a refusal is a misconfiguration and stays an error.
+    nodes = [NodeStore(n, S3BlobStore(s3_client(n.region if on_aws else None), n.bucket,
+                                      denied_is_unavailable=not on_aws)) for n in cfg.nodes]
     return Archive(
         ingest=S3BlobStore(s3_client(), cfg.ingest_bucket),
         nodes=nodes,
@@ -71,3 +74,35 @@ def rebuild_catalog() -> int:
         except Unavailable as e:
             last = e
     raise RuntimeError(f"no node answered; cannot rebuild the catalog: {last}")
+
+
+def public_store(cfg: Settings | None = None) -> S3BlobStore:
+    cfg = cfg or settings()
+    return S3BlobStore(s3_client(), cfg.public_bucket)
+
+
+def voter(cfg: Settings | None = None):
+    """How a poll takes each node's vote: through the per-region auditor functions when the control
+    stack names them (STRONGROOM_AUDITOR_FUNCTION, on AWS), else in this process (local archive)."""
+    name = os.environ.get("STRONGROOM_AUDITOR_FUNCTION")
+    if not name:
+        return None
+    from strongroom.adapters.lambda_voter import LambdaVoter
+
+    return LambdaVoter(name, [n.region for n in (cfg or settings()).nodes], lambda_client)
+
+
+@lru_cache(maxsize=None)
+def lambda_client(region: str):
+    # A vote hashes a whole AU: wait as long as a Lambda may run, and never retry (a retry would
+    # hash it all again; the poll marks the node unavailable and asks next time).
+    return boto3.client("lambda", region_name=region,
+                        config=Config(read_timeout=910, connect_timeout=10, retries={"max_attempts": 0}))
+
+
+def auditor_store() -> S3BlobStore:
+    """The one bucket a per-region auditor may hash: its own node's (infra/node.yaml sets the name)."""
+    bucket = os.environ.get("STRONGROOM_AUDITOR_BUCKET")
+    if not bucket:
+        raise RuntimeError("STRONGROOM_AUDITOR_BUCKET is not set: the auditor runs only as infra/node.yaml deploys it")
+    return S3BlobStore(s3_client(os.environ.get("AWS_REGION")), bucket)

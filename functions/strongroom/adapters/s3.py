@@ -35,9 +35,14 @@ def _hex(b64: str | None) -> str | None:
 
 
 class S3BlobStore:
-    def __init__(self, client, bucket: str):
+    """denied_is_unavailable: treat AccessDenied as Unavailable. Only for node buckets of the local
+    archive, where `strongroom chaos offline` takes a node away by revoking the archive's rights on
+    its bucket; on AWS a refusal is a misconfiguration and must stay loud."""
+
+    def __init__(self, client, bucket: str, *, denied_is_unavailable: bool = False):
         self.client = client
         self.name = bucket
+        self.denied_is_unavailable = denied_is_unavailable
 
     def _call(self, what: str, key: str, fn, *args, **kwargs):
         try:
@@ -48,6 +53,9 @@ class S3BlobStore:
                 raise NotFound(f"s3://{self.name}/{key}") from e
             if code in ("ServiceUnavailable", "SlowDown", "InternalError", "503", "500"):
                 raise Unavailable(f"s3://{self.name}: {what} {key}: {code}") from e
+            if self.denied_is_unavailable and code in ("AccessDenied", "403", "Forbidden"):
+                raise Unavailable(f"s3://{self.name} refuses the archive ({what} {key}: {code}): the node is "
+                                  "offline; `strongroom chaos online <region>` brings it back") from e
             raise
         except UNAVAILABLE as e:
             raise Unavailable(f"s3://{self.name} cannot be reached ({what} {key}): {e}") from e
@@ -122,6 +130,16 @@ class S3BlobStore:
 
     def delete(self, key) -> None:
         self._call("delete", key, self.client.delete_object, Bucket=self.name, Key=key)
+
+    def list_versions(self, key) -> list[StoredObject]:
+        """Every stored version of exactly `key`, oldest first, the current one last. Delete markers
+        are left out: they hold no bytes to open (a deleted key's last entry is its newest real version)."""
+        paginator = self.client.get_paginator("list_object_versions")
+        pages = self._call("list versions", key, lambda: list(paginator.paginate(Bucket=self.name, Prefix=key)))
+        found = [v for page in pages for v in page.get("Versions", []) if v["Key"] == key]
+        found.reverse()  # S3 lists a key's versions newest first (timestamps can tie within a second)
+        return [StoredObject(key=key, size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
+                             version_id=v.get("VersionId")) for v in found]
 
 
 def _size(stream) -> int | None:

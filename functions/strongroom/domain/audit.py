@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Collection, Iterable
 
 from strongroom.domain import premis
 from strongroom.domain.ingest import Archive
@@ -80,8 +80,20 @@ class PollReport:
         return json.dumps(self.as_dict(), indent=2, sort_keys=True).encode() + b"\n"
 
 
+# voter(region, store, au, nonce, keys=None) -> Vote: how one node's vote is taken. In process by
+# default (the local archive, tests); on AWS it invokes the node's own auditor in its region, so only
+# digests cross regions (strongroom.adapters.lambda_voter).
+Voter = Callable[..., Vote]
+
+
+def local_voter(region: str, store, au: str, nonce: bytes, keys: Collection[str] | None = None) -> Vote:
+    """Hash the node's copy from this process."""
+    return vote(store, au, nonce, region, keys=keys)
+
+
 def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: datetime | None = None,
-             quorum: int | None = None, distances: Callable[[str, str], float] | None = None) -> PollReport:
+             quorum: int | None = None, distances: Callable[[str, str], float] | None = None,
+             voter: Voter | None = None) -> PollReport:
     """Poll one AU on every node, repair what the agreeing copies can, confirm, and record it all."""
     from strongroom.config import settings
 
@@ -98,7 +110,8 @@ def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: date
             raise AuditBusy(f"{au} is held by an ingest or another poll; poll it again later")
         time.sleep(0.2)
     try:
-        return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances, lambda: _renew(archive, lock, owner))
+        return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances,
+                            lambda: _renew(archive, lock, owner), voter or local_voter)
     finally:
         archive.catalog.unlock(lock, owner)
 
@@ -110,7 +123,8 @@ def _renew(archive: Archive, lock: str, owner: str) -> None:
 
 
 def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum: int,
-                 distances: Callable[[str, str], float], renew: Callable[[], None]) -> PollReport:
+                 distances: Callable[[str, str], float], renew: Callable[[], None],
+                 voter: Voter = local_voter) -> PollReport:
     record = archive.catalog.get_au(au)
     at = now.isoformat(timespec="seconds")
     report = PollReport(au=au, nonce=nonce.hex(), started=at, quorum=quorum)
@@ -118,7 +132,7 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
 
     votes: list[Vote] = []
     for ns in archive.nodes:
-        votes.append(vote(ns.store, au, nonce, ns.node.region))
+        votes.append(voter(ns.node.region, ns.store, au, nonce))
         renew()
     report.cost = {v.node: {"bytes_read": v.bytes_read, "requests": v.requests} for v in votes}
 
@@ -159,7 +173,7 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     rep = repair(au, t, stores, distances, on_repaired=on_repaired)
     report.repair = rep.as_dict()
     report.unrepairable = rep.unrepairable
-    confirmed = _confirm(au, rep, reference, ref.sha512, stores, record.inventory_sha512)
+    confirmed = _confirm(au, rep, reference, ref.sha512, stores, record.inventory_sha512, voter)
     report.confirmation = confirmed
     failed_confirmations = [k for k, ok in confirmed.items() if not ok]
 
@@ -215,14 +229,14 @@ def _read_reference(stores, au: str, ref) -> Inventory | None:
 
 
 def _confirm(au: str, rep: RepairReport, reference: Inventory, reference_sha512: str, stores,
-             recorded_versions: dict) -> dict:
+             recorded_versions: dict, voter: Voter = local_voter) -> dict:
     """Poll the repaired files again, with a new nonce, on every node: a repair counts when the
     repaired copy now agrees with the others. Returns {"<node>:<key>": confirmed}."""
     keys = sorted({a.key for a in rep.repaired})
     if not keys:
         return {}
     nonce = new_nonce()
-    votes = [vote(store, au, nonce, node, keys=keys) for node, store in stores.items()]
+    votes = [voter(node, store, au, nonce, keys=keys) for node, store in stores.items()]
     t = tally(au, votes, reference, None, 1, reference_sha512=reference_sha512, only=keys,
               recorded_versions=recorded_versions)
     return {f"{a.node}:{a.key}": t.copies.get(a.key, {}).get(a.node) is not None
@@ -314,3 +328,37 @@ def _update_record(archive: Archive, au: str, report: PollReport, reference_sha5
                 if s in (OK, REPAIRED):
                     record.copies[node] = head
     archive.catalog.put_au(record)
+
+
+def due_aus(archive: Archive, now: datetime) -> list[str]:
+    """The AUs the planner polls now (strongroom.toml [audit]: interval, byte budget, jitter)."""
+    from strongroom.config import settings
+    from strongroom.domain.planner import plan_polls
+
+    cfg = settings().audit
+    return plan_polls(archive.catalog.list_aus(), {}, now, cfg.interval_days, cfg.budget_bytes_per_run,
+                      cfg.jitter_days)
+
+
+def poll_each(archive: Archive, aus: Iterable[str], *, voter: Voter | None = None,
+              keep_going: Callable[[], bool] = lambda: True,
+              after_each: Callable[[PollReport], None] | None = None) -> tuple[list[PollReport], list[str]]:
+    """Poll AUs one after the other while keep_going() (a Lambda's remaining time). An AU held by an
+    ingest or another poll is skipped: it stays due and the next run takes it.
+    Returns (reports, AUs left for later)."""
+    reports: list[PollReport] = []
+    left: list[str] = []
+    for au in aus:
+        if not keep_going():
+            left.append(au)
+            continue
+        try:
+            report = run_poll(archive, au, voter=voter)
+        except AuditBusy as e:
+            log.warning("%s", e)
+            left.append(au)
+            continue
+        reports.append(report)
+        if after_each is not None:
+            after_each(report)
+    return reports, left
