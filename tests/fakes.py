@@ -99,6 +99,7 @@ class MemoryCatalog:
         self.aus: dict = {}
         self.event_log: dict[str, dict] = {}
         self.locks: dict[str, tuple[str, float]] = {}
+        self.releases: dict[str, dict] = {}
 
     def put_au(self, record):
         import copy
@@ -131,7 +132,25 @@ class MemoryCatalog:
         if self.locks.get(name, (None,))[0] == owner:
             del self.locks[name]
 
-    def clear(self):
+    def get_release(self, release_id):
+        import copy
+
+        return copy.deepcopy(self.releases.get(release_id))
+
+    def list_releases(self):
+        return sorted((self.get_release(k) for k in self.releases), key=lambda d: (d.get("proposed_at", ""), d["id"]))
+
+    def put_release(self, doc, expected_revision):
+        import copy
+
+        from strongroom.domain.catalog import StaleWrite
+
+        current = self.releases.get(doc["id"])
+        if (current["revision"] if current else 0) != expected_revision:
+            raise StaleWrite(f"release {doc['id']} changed since revision {expected_revision}")
+        self.releases[doc["id"]] = copy.deepcopy(doc)
+
+    def clear(self):  # like DynamoCatalog.clear: release decisions survive a rebuild
         self.aus.clear()
         self.event_log.clear()
         self.locks.clear()

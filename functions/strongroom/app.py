@@ -70,7 +70,9 @@ def rebuild_catalog() -> int:
     last: Exception | None = None
     for ns in a.nodes:
         try:
-            return rebuild(ns.store, a.catalog)
+            count = rebuild(ns.store, a.catalog)
+            restore_releases()  # decisions are not derived from the nodes: they come from their journal
+            return count
         except Unavailable as e:
             last = e
     raise RuntimeError(f"no node answered; cannot rebuild the catalog: {last}")
@@ -106,3 +108,52 @@ def auditor_store() -> S3BlobStore:
     if not bucket:
         raise RuntimeError("STRONGROOM_AUDITOR_BUCKET is not set: the auditor runs only as infra/node.yaml deploys it")
     return S3BlobStore(s3_client(os.environ.get("AWS_REGION")), bucket)
+
+
+# --- releases ------------------------------------------------------------------------------
+# Release settings come from the environment the template sets on the release functions
+# (and lambda_environment sets locally): who the admins are, which function runs a release,
+# where the public site and replay answer, and (AWS) which CloudFront distribution to switch.
+
+def _lambda_client():
+    return boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+
+def start_release_worker(release_id: str) -> None:
+    """Hand a release to the worker function, asynchronously (it may run for minutes)."""
+    from strongroom.adapters.lambda_invoke import AsyncInvoker
+
+    name = os.environ.get("STRONGROOM_RELEASE_WORKER")
+    if not name:
+        raise RuntimeError("STRONGROOM_RELEASE_WORKER is not set: the template sets it to the release worker's "
+                           "function name (locally the runtime does)")
+    AsyncInvoker(_lambda_client(), name)({"release_id": release_id})
+
+
+def release_service():
+    from strongroom.releasing import ReleaseService
+
+    cfg = settings()
+    return ReleaseService(archive(cfg), start=start_release_worker,
+                          journal=S3BlobStore(s3_client(), cfg.ingest_bucket))
+
+
+def publish_target():
+    from strongroom.releasing import PublishTarget
+
+    switch = None
+    distribution = os.environ.get("STRONGROOM_SITE_DISTRIBUTION")
+    if distribution:
+        from strongroom.adapters.cloudfront import OriginSwitch
+
+        switch = OriginSwitch(boto3.client("cloudfront"), distribution)
+    return PublishTarget(public=public_store(), site_base_url=os.environ.get("STRONGROOM_SITE_URL", ""),
+                         replay_base_url=os.environ.get("STRONGROOM_REPLAY_URL", ""), switch=switch)
+
+
+def restore_releases() -> int:
+    """Release decisions back into the catalog from their journal in the ingest bucket."""
+    from strongroom.releasing import restore_releases as restore
+
+    cfg = settings()
+    return restore(archive(cfg).catalog, S3BlobStore(s3_client(), cfg.ingest_bucket))

@@ -3,6 +3,7 @@
 Layout: AU#<au> / AU          the AuRecord
         AU#<au> / EVENT#<at>#<uuid>   its PREMIS events (also for PACKAGE#<key> of rejected packages)
         LOCK#<name> / LOCK    a lease serialising ingests of one AU
+        RELEASE#<id> / RELEASE  a release (strongroom.domain.release), `revision` for conditional writes
 Items are JSON in a `doc` attribute: the record shapes live in the domain, not here.
 """
 
@@ -12,7 +13,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from strongroom.domain.catalog import AuRecord
+from strongroom.domain.catalog import AuRecord, StaleWrite
 from strongroom.domain.premis import PremisEvent
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
@@ -95,9 +96,39 @@ class DynamoCatalog:
 
     def clear(self) -> None:
         for item in self._scan(None):
-            if item["pk"]["S"] == IDEMPOTENCY_PK:
-                continue
+            if item["pk"]["S"] == IDEMPOTENCY_PK or item["pk"]["S"].startswith("RELEASE#"):
+                continue  # release decisions are not derived from the nodes: a rebuild keeps them
             self.client.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+    def get_release(self, release_id: str) -> dict | None:
+        r = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                 Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "RELEASE"}})
+        item = r.get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def list_releases(self) -> list[dict]:
+        docs = [json.loads(item["doc"]["S"]) for item in
+                self._scan({"sk": {"AttributeValueList": [{"S": "RELEASE"}], "ComparisonOperator": "EQ"}})]
+        return sorted(docs, key=lambda d: (d.get("proposed_at", ""), d["id"]))
+
+    def put_release(self, doc: dict, expected_revision: int) -> None:
+        if expected_revision == 0:
+            condition, values = "attribute_not_exists(pk)", {}
+        else:
+            condition, values = "#r = :expected", {":expected": {"N": str(expected_revision)}}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
+                      "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
+                ConditionExpression=condition,
+                **({"ExpressionAttributeNames": {"#r": "revision"}} if values else {}),
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StaleWrite(f"release {doc['id']} changed since revision {expected_revision}") from None
+            raise
 
     def _scan(self, scan_filter):
         kwargs = {"TableName": self.table, "ConsistentRead": True}

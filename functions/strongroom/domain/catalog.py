@@ -66,6 +66,10 @@ class AuRecord:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+class StaleWrite(RuntimeError):
+    """The item changed since it was read (optimistic concurrency): read it again and retry."""
+
+
 class Catalog(Protocol):
     def put_au(self, record: AuRecord) -> None: ...
 
@@ -88,5 +92,16 @@ class Catalog(Protocol):
     def unlock(self, name: str, owner: str) -> None: ...
 
     def clear(self) -> None:
-        """Forget everything (before a rebuild)."""
+        """Forget everything derived from the nodes (before a rebuild); release decisions stay."""
+        ...
+
+    # Releases (strongroom.domain.release): JSON documents with an "id" and a "revision".
+
+    def get_release(self, release_id: str) -> dict | None: ...
+
+    def list_releases(self) -> list[dict]: ...
+
+    def put_release(self, doc: dict, expected_revision: int) -> None:
+        """Store doc if the stored revision is expected_revision (0: none stored yet), else
+        raise StaleWrite. doc["revision"] must already be expected_revision + 1."""
         ...

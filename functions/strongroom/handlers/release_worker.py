@@ -1,0 +1,27 @@
+"""Lambda: carry an approved (or withdrawn) release through (invoked asynchronously by the API).
+
+Event: {"release_id": "rel-…"}. Idempotent by release id: Lambda's retries and repeated
+invocations finish the job; a published or refused release is left as it is.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from strongroom import app
+from strongroom.releasing import run_release
+
+logger = Logger(service="strongroom-release-worker")
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context: LambdaContext) -> dict:
+    release_id = event["release_id"]
+    logger.info("running release", extra={"release": release_id})
+    cfg_journal = app.S3BlobStore(app.s3_client(), app.settings().ingest_bucket)
+    report = run_release(app.archive(), app.publish_target(), release_id, journal=cfg_journal)
+    r = report.release
+    logger.info("release ran", extra={"release": r.id, "state": r.state, "render": report.render_id,
+                                      "seconds": report.seconds})
+    return {"release_id": r.id, "state": r.state, "render_id": report.render_id, "reason": r.reason}
