@@ -108,7 +108,7 @@ def handler(event, context: LambdaContext) -> dict:
         metrics.flush_metrics()  # one EMF record per poll (each carries its own counts)
         log = logger.error if report.alarm else logger.info
         log("polled", extra={"au": report.au, "status": report.status, "agreement": report.agreement,
-                             "nodes": report.nodes, "unrepairable": report.unrepairable, "message": report.message})
+                             "nodes": report.nodes, "unrepairable": report.unrepairable, "detail": report.message})
         result.polls.append(summary(report))
         if report.status != "inconclusive":
             att = attestation.publish_au(archive, public, report.au, regions)

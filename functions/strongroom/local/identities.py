@@ -104,10 +104,49 @@ def publishers(data_dir: Path) -> list[Identity]:
     return [i for i in load(data_dir).values() if i.kind == "publisher"]
 
 
-def actions(identity: Identity, cfg: Settings) -> list[str]:
+def offline_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "offline-nodes.json"
+
+
+def offline_buckets(data_dir: Path) -> set[str]:
+    """Node buckets taken offline with `strongroom chaos offline` (the archive may not reach them)."""
+    try:
+        return set(json.loads(offline_path(data_dir).read_text("utf-8")).get("buckets", []))
+    except (OSError, ValueError):
+        return set()
+
+
+def set_offline(data_dir: Path, bucket: str, offline: bool, cfg: Settings | None = None) -> None:
+    """Take a node bucket away from the archive's own identity, or give it back. The caller tells a
+    running S3 server to reload (SIGHUP); every request of the archive to that bucket is then refused,
+    as an unreachable region's would fail. A restart brings every node back (see all_online)."""
+    cfg = cfg or settings()
+    if bucket not in {n.bucket for n in cfg.nodes}:
+        raise ValueError(f"{bucket!r} is not a node bucket; nodes are {[n.bucket for n in cfg.nodes]}")
+    buckets = offline_buckets(data_dir)
+    buckets = buckets | {bucket} if offline else buckets - {bucket}
+    _write_private(offline_path(data_dir), {"buckets": sorted(buckets)})
+    write_weed_identities(data_dir, ensure(data_dir, cfg), cfg)
+
+
+def all_online(data_dir: Path, cfg: Settings | None = None) -> list[str]:
+    """Forget every offline switch (at start: the archive must reach its buckets to set them up)."""
+    was = sorted(offline_buckets(data_dir))
+    if was:
+        offline_path(data_dir).unlink(missing_ok=True)
+        write_weed_identities(data_dir, load(data_dir), cfg or settings())
+    return was
+
+
+def actions(identity: Identity, cfg: Settings, offline: set[str] | frozenset = frozenset()) -> list[str]:
     """SeaweedFS actions for an identity: Admin for the archive (the handlers' identity),
-    read-only for admins (they act through the signed API), prefix-scoped for publishers."""
+    read-only for admins (they act through the signed API), prefix-scoped for publishers.
+    With nodes offline the archive's rights are granted bucket by bucket, leaving those out."""
     if identity.kind == "archive":
+        if offline:
+            reachable = [b for b in (cfg.ingest_bucket, cfg.public_bucket, *(n.bucket for n in cfg.nodes))
+                         if b not in offline]
+            return [f"{a}:{b}" for b in reachable for a in ("Admin", "Read", "Write", "List", "Tagging")]
         return ["Admin", "Read", "Write", "List", "Tagging"]
     if identity.kind == "admin":
         return ["Read", "List"]
@@ -123,10 +162,11 @@ def actions(identity: Identity, cfg: Settings) -> list[str]:
 
 def write_weed_identities(data_dir: Path, identities: dict[str, Identity], cfg: Settings) -> Path:
     """The -s3.config file SeaweedFS reads at start and again on SIGHUP."""
+    offline = offline_buckets(data_dir)
     doc = {"identities": [
         {"name": i.name,
          "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
-         "actions": actions(i, cfg)}
+         "actions": actions(i, cfg, offline)}
         for i in identities.values()
     ]}
     path = weed_identities_path(data_dir)

@@ -1,0 +1,171 @@
+"""The audit's Lambda handlers over in-memory stores: planner, on-demand poll, per-region auditor, fan-out."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+
+import pytest
+
+from strongroom import app
+from strongroom.adapters.lambda_voter import LambdaVoter
+from strongroom.domain import chaos, ocfl
+from strongroom.handlers import audit, auditor
+from tests.audit_support import AUS, build_archive, clone, record_inventory_digests
+from tests.fakes import MemoryBlobStore
+
+
+class Context:
+    function_name = "strongroom-audit"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:strongroom-audit"
+    aws_request_id = "test"
+
+    def __init__(self, remaining_ms: int = 900_000):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    archive = build_archive(tmp_path_factory.mktemp("audit-handlers"))
+    record_inventory_digests(archive)
+    return archive
+
+
+@pytest.fixture
+def wired(base, monkeypatch):
+    archive, public = clone(base), MemoryBlobStore("public")
+    monkeypatch.setattr(app, "archive", lambda *a, **k: archive)
+    monkeypatch.setattr(app, "public_store", lambda *a, **k: public)
+    monkeypatch.setattr(app, "voter", lambda *a, **k: None)
+    return archive, public
+
+
+def emf(out: str, metric: str) -> list[dict]:
+    """The EMF records printed that carry metric, with single values unwrapped."""
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    unwrap = lambda v: v[0] if isinstance(v, list) and len(v) == 1 else v
+    return [{k: unwrap(v) for k, v in r.items()} for r in records if metric in r]
+
+
+def content_key(archive, au, node=0):
+    root = ocfl.object_root(au)
+    return sorted(k for k in archive.nodes[node].store.objects if k.startswith(root) and "/content/" in k)[0]
+
+
+def test_schedule_polls_every_due_au_repairs_and_publishes(wired, capsys):
+    archive, public = wired
+    key = content_key(archive, AUS[0])
+    chaos.flip_bits(archive.nodes[9].store, key, rng=random.Random(1))
+
+    result = audit.handler({}, Context())
+
+    assert result["planned"] is True
+    assert sorted(p["au"] for p in result["polls"]) == sorted(AUS)
+    first = next(p for p in result["polls"] if p["au"] == AUS[0])
+    assert first["status"] == "repaired" and first["repaired"] == 1
+    assert first["nodes"][archive.nodes[9].node.region] == "repaired"
+    assert "attestation/index.json" in public.objects and f"attestation/{AUS[0]}.html" in public.objects
+    # EMF: one record per poll, with the counts the alarm and dashboards read.
+    records = emf(capsys.readouterr().out, "Repairs")
+    assert {e["Repairs"] for e in records} == {0, 1} and all(e["Unrepairable"] == 0 for e in records)
+    assert any(e["FilesDamaged"] == 1 for e in records)
+    assert all(e["BytesHashed"] > 0 for e in records)
+
+
+def test_nothing_due_after_a_poll(wired):
+    audit.handler({}, Context())
+    again = audit.handler({}, Context())
+    assert again["polls"] == [] and again["left"] == []
+
+
+def test_on_demand_polls_just_those_aus(wired):
+    result = audit.handler({"aus": [AUS[1]]}, Context())
+    assert [p["au"] for p in result["polls"]] == [AUS[1]] and result["planned"] is False
+
+
+def test_stops_starting_polls_when_time_runs_out(wired):
+    result = audit.handler({}, Context(remaining_ms=audit.MARGIN_MS - 1))
+    assert result["polls"] == [] and sorted(result["left"]) == sorted(AUS)
+
+
+@pytest.mark.parametrize("event", [[], {"aus": "acme/jbio/2024"}, {"aus": ["Not An AU"]}])
+def test_bad_requests_say_what_is_expected(wired, event):
+    with pytest.raises(ValueError, match="AU|aus|JSON object"):
+        audit.handler(event, Context())
+
+
+def test_unrepairable_is_counted_for_the_alarm(wired, capsys):
+    archive, _ = wired
+    key = content_key(archive, AUS[1])
+    for ns in archive.nodes:
+        chaos.replace(ns.store, key, b"gone everywhere")
+    result = audit.handler({"aus": [AUS[1]]}, Context())
+    assert result["polls"][0]["status"] == "unrepairable"
+    records = emf(capsys.readouterr().out, "Unrepairable")
+    assert records and records[-1]["Unrepairable"] == 1
+
+
+# ---------------------------------------------------------------- the per-region auditor
+
+
+def test_auditor_votes_on_its_own_node_only(base, monkeypatch):
+    archive = clone(base)
+    store = archive.nodes[3].store
+    monkeypatch.setattr(app, "auditor_store", lambda: store)
+    monkeypatch.setenv("AWS_REGION", archive.nodes[3].node.region)
+    nonce = "ab" * 32
+    out = auditor.handler({"au": AUS[0], "nonce": nonce, "node": archive.nodes[3].node.region}, Context())
+    vote = out["vote"]
+    assert vote["node"] == archive.nodes[3].node.region and vote["nonce"] == nonce and vote["files"]
+    assert all(set(f) == {"nonce_hash", "sha512", "size", "version_id"} for f in vote["files"].values())
+    with pytest.raises(ValueError, match="serves"):
+        auditor.handler({"au": AUS[0], "nonce": nonce, "node": "eu-west-2"}, Context())
+    with pytest.raises(ValueError, match="nonce"):
+        auditor.handler({"au": AUS[0]}, Context())
+
+
+class FakeLambda:
+    """Lambda.Invoke in one region: runs the auditor handler against that region's node store
+    (one at a time: the handler's region and bucket are process-wide here, per function on AWS)."""
+
+    serial = threading.Lock()
+
+    def __init__(self, region, store, monkeypatch, fail=False):
+        self.region, self.store, self.monkeypatch, self.fail = region, store, monkeypatch, fail
+
+    def invoke(self, FunctionName, Payload):
+        assert FunctionName == "strongroom-auditor"
+        if self.fail:
+            return {"FunctionError": "Unhandled", "Payload": io.BytesIO(b'{"errorMessage": "boom"}')}
+        request = json.loads(Payload)
+        assert request["node"] == self.region
+        # what the function in that region sees: its own bucket, its own region
+        with self.serial, self.monkeypatch.context() as m:
+            m.setattr(app, "auditor_store", lambda: self.store)
+            m.setenv("AWS_REGION", self.region)
+            body = auditor.handler(request, Context())
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+
+
+def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch):
+    archive, public = wired
+    key = content_key(archive, AUS[0])
+    chaos.truncate(archive.nodes[5].store, key)
+    broken = archive.nodes[7].node.region
+    clients = {ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, fail=ns.node.region == broken)
+               for ns in archive.nodes}
+    voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__)
+    monkeypatch.setattr(app, "voter", lambda *a, **k: voter)
+
+    result = audit.handler({"aus": [AUS[0]]}, Context())
+
+    poll = result["polls"][0]
+    assert poll["nodes"][archive.nodes[5].node.region] == "repaired"
+    assert poll["nodes"][broken] == "unavailable"  # a failed auditor is not a damaged copy
+    assert poll["status"] == "repaired"
