@@ -53,6 +53,11 @@ RENDERS = "releases/"  # releases/<render-id>/site/..., releases/<render-id>/rep
 JOURNAL = "releases/"  # in the (private) ingest bucket: every release decision, as JSON
 PUBLISH_LOCK = "release:publish"
 HEALTHY = ("ok", "repaired")
+LARGE = "large.json"  # replay/large.json: archive URL -> site path of files too big for a Lambda answer
+LARGE_BYTES = 5_000_000
+NOT_FOUND_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
+                  "<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed "
+                  "on the <a href=\"/\">home page</a>.</p></body></html>\n")
 
 
 def utcnow() -> datetime:
@@ -306,6 +311,7 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
             report = render_release(titles, scratch, site_base_url=target.site_base_url,
                                     replay_base_url=target.replay_base_url, now=now,
                                     use_pagefind=target.use_pagefind)
+            _write_extras(titles, target, scratch)
             prefix = f"{RENDERS}{render_id}/"
             for rel in report.paths + _extra_paths(scratch, report.paths):
                 _upload(target.public, scratch / rel, prefix + rel)
@@ -326,6 +332,20 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
         return render_id
     finally:
         archive.catalog.unlock(PUBLISH_LOCK, owner)
+
+
+def _write_extras(titles, target: PublishTarget, scratch: Path) -> None:
+    """What the serving needs beyond the renderer's output: the site's 404 page, and the
+    replay's map of files too large for a Lambda answer to their copies on the site."""
+    from strongroom.render.urls import SitePlan, file_site_path
+
+    (scratch / "site").mkdir(parents=True, exist_ok=True)
+    (scratch / "site" / "404.html").write_text(NOT_FOUND_PAGE, "utf-8")
+    plan = SitePlan(titles, target.site_base_url or "http://localhost")
+    large = {plan.file_url(au, f): file_site_path(au, f)
+             for t in titles for au in t.aus for f in au.files if f.size > LARGE_BYTES}
+    (scratch / "replay").mkdir(parents=True, exist_ok=True)
+    (scratch / "replay" / LARGE).write_text(json.dumps(large, indent=1, sort_keys=True), "utf-8")
 
 
 def _extra_paths(root: Path, listed: list[str]) -> list[str]:
