@@ -1,0 +1,1 @@
+"""Browser tests of a released site and its replay."""
