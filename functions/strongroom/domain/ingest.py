@@ -81,16 +81,6 @@ class AuBusy(RuntimeError):
     """Another ingest holds this AU; the event is retried later."""
 
 
-def _hash_file(path: Path) -> tuple[str, str, int]:
-    sha512, sha256, size = hashlib.sha512(), hashlib.sha256(), 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            sha512.update(chunk)
-            sha256.update(chunk)
-            size += len(chunk)
-    return sha512.hexdigest(), sha256.hexdigest(), size
-
-
 def _json(doc: dict) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -165,9 +155,9 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     local_paths: dict[str, Path] = {}
     for path in sorted(p for p in bag_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(bag_dir).as_posix()
-        sha512, sha256, size = _hash_file(path)
         logical = f"{pk.stem}/{rel}"
-        files[logical] = ocfl.FileDigest(sha512=sha512, sha256=sha256, size=size)
+        with path.open("rb") as f:
+            files[logical] = ocfl.digest_stream(f, CHUNK)
         local_paths[logical] = path
     events.append(premis.event("message digest calculation", str(pk.au), "success",
                                f"sha512 and sha256 of {len(files)} files", now, package=pk.key))

@@ -7,26 +7,22 @@ the bag>``, as ingest stores them, so both routes give the same page and file UR
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 from strongroom.domain.describe import describe
 from strongroom.domain.formats import identify
+from strongroom.domain.ocfl import digest_stream
 from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile
 
 CHUNK = 1 << 20
 
 
 def _digests(path: Path) -> tuple[int, str, str]:
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
     with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-            size += len(chunk)
-    return size, sha256.hexdigest(), sha512.hexdigest()
+        d = digest_stream(fh, CHUNK)
+    return d.size, d.sha256, d.sha512
 
 
 def released_au_from_bags(au_id: str, bag_dirs: list[Path], *, ocfl_version: str = "v1",
