@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Callable, Collection, Iterable
 
 from strongroom.domain import premis
+from strongroom.domain.catalog import au_lease
 from strongroom.domain.ingest import Archive
 from strongroom.domain.ocfl.inventory import Inventory, InventoryError
 from strongroom.domain.ocfl.layout import object_root
@@ -103,23 +103,9 @@ def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: date
     record = archive.catalog.get_au(au)
     if record is None:
         raise NotFound(f"no AU {au} in the catalog; run `strongroom catalog rebuild` if the buckets hold it")
-    owner, lock = f"poll-{uuid.uuid4()}", f"au:{au}"
-    deadline = time.monotonic() + archive.wait_for_lock
-    while not archive.catalog.try_lock(lock, owner, time.time(), archive.lock_seconds):
-        if time.monotonic() > deadline:
-            raise AuditBusy(f"{au} is held by an ingest or another poll; poll it again later")
-        time.sleep(0.2)
-    try:
-        return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances,
-                            lambda: _renew(archive, lock, owner), voter or local_voter)
-    finally:
-        archive.catalog.unlock(lock, owner)
-
-
-def _renew(archive: Archive, lock: str, owner: str) -> None:
-    if not archive.catalog.try_lock(lock, owner, time.time(), archive.lock_seconds):
-        raise AuditBusy(f"the poll lost its lease on {lock} (it ran past {archive.lock_seconds}s); "
-                        "raise lock_seconds or poll again")
+    with au_lease(archive.catalog, au, holder="poll", seconds=archive.lock_seconds, wait=archive.wait_for_lock,
+                  busy=lambda why: AuditBusy(f"{why}: poll it again later")) as renew:
+        return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances, renew, voter or local_voter)
 
 
 def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum: int,

@@ -6,8 +6,11 @@ archive, and `rebuild` recreates every catalog entry from one of them.
 
 from __future__ import annotations
 
+import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from strongroom.domain.premis import PremisEvent
 
@@ -105,3 +108,28 @@ class Catalog(Protocol):
         """Store doc if the stored revision is expected_revision (0: none stored yet), else
         raise StaleWrite. doc["revision"] must already be expected_revision + 1."""
         ...
+
+
+@contextmanager
+def au_lease(catalog: Catalog, au: str, *, holder: str, seconds: float, wait: float,
+             busy: Callable[[str], Exception]) -> Iterator[Callable[[], None]]:
+    """Hold the AU's lease while a block runs, so ingests and polls of one AU never overlap.
+
+    Waits up to `wait` seconds for another holder; then raises busy(message). Yields a
+    renew() for long work, which raises busy(...) if the lease was lost meanwhile.
+    """
+    name, owner = f"au:{au}", f"{holder}-{uuid.uuid4()}"
+    deadline = time.monotonic() + wait
+    while not catalog.try_lock(name, owner, time.time(), seconds):
+        if time.monotonic() > deadline:
+            raise busy(f"{au} is held by another ingest or poll")
+        time.sleep(0.2)
+
+    def renew() -> None:
+        if not catalog.try_lock(name, owner, time.time(), seconds):
+            raise busy(f"the lease on {au} was lost (the work ran past {seconds:.0f} s)")
+
+    try:
+        yield renew
+    finally:
+        catalog.unlock(name, owner)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,7 +23,7 @@ from strongroom.config import IngestLimits, Node
 from strongroom.domain import bag as bagit_rules
 from strongroom.domain import ocfl, premis
 from strongroom.domain.au import PackageKey
-from strongroom.domain.catalog import AuRecord, Catalog
+from strongroom.domain.catalog import AuRecord, Catalog, au_lease
 from strongroom.domain.describe import describe
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.problems import Problem, Rejected, errors
@@ -92,20 +90,12 @@ def ingest_package(archive: Archive, key: str) -> Outcome:
         return _reject(archive, key, None, parsed)
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
-    owner = str(uuid.uuid4())
-    lock = f"au:{parsed.au}"
-    deadline = time.monotonic() + archive.wait_for_lock
-    while not archive.catalog.try_lock(lock, owner, time.time(), archive.lock_seconds):
-        if time.monotonic() > deadline:
-            raise AuBusy(f"{parsed.au} is being ingested by another package; {key} will be retried")
-        time.sleep(0.5)
-    try:
+    with au_lease(archive.catalog, str(parsed.au), holder="ingest", seconds=archive.lock_seconds,
+                  wait=archive.wait_for_lock, busy=lambda why: AuBusy(f"{why}; {key} will be retried")):
         if archive.ingest.head(key) is None:  # a concurrent delivery finished it while we waited
             return _already_handled(archive, parsed)
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
             return _ingest_locked(archive, parsed, Path(tmp))
-    finally:
-        archive.catalog.unlock(lock, owner)
 
 
 def _already_handled(archive: Archive, pk: PackageKey) -> Outcome:
