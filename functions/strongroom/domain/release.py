@@ -360,7 +360,7 @@ def decision_events(r: Release, step: str) -> list[premis.PremisEvent]:
         return [_event("release", r, au, step, "success",
                        f"release proposed by {name_of(r.proposed_by)}: {TRIGGERS[trig]}; license {lic}",
                        r.proposed_at, actor=r.proposed_by, trigger=trig, license=lic,
-                       evidence=asdict(r.proposal.evidence)) for au in r.aus]
+                       evidence=json.loads(_json(asdict(r.proposal.evidence)))) for au in r.aus]
     if step == "approved":
         return [_event("release", r, au, step, "success", f"release approved by {name_of(r.approved_by)}",
                        r.approved_at or "", actor=r.approved_by) for au in r.aus]

@@ -137,7 +137,7 @@ def sign(method: str, url: str, identity: ids.Identity, region: str, body: bytes
 
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials(identity.access_key, identity.secret_key), service, region).add_auth(request)
-    return dict(request.headers.items())
+    return {"Host": urlsplit(url).netloc, **dict(request.headers.items())}  # the Host the signature covers
 
 
 def call_api(base_url: str, method: str, path: str, identity: ids.Identity | None, region: str,
@@ -250,7 +250,7 @@ class ApiServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-        self._async.shutdown(wait=True, cancel_futures=False)
+        self._async.shutdown(wait=False, cancel_futures=True)
 
     def match(self, method: str, path: str):
         for regex, route in self.routes:

@@ -215,6 +215,9 @@ def lambda_environment(endpoints: Endpoints, template: tpl.Template) -> dict[str
         "AWS_REGION": endpoints.region,
         "STRONGROOM_LOCAL_DATA": str(endpoints.data_dir),
     })
+    from strongroom.local.serve import release_environment
+
+    env.update(release_environment(endpoints))  # admins, release worker, public URLs, Lambda endpoint
     return env
 
 
@@ -234,6 +237,7 @@ class LocalArchive:
         self.weed = Weed(self.data_dir, self.ports, ids.weed_identities_path(self.data_dir))
         self.moto = Moto(self.data_dir, self.ports)
         self.router: Router | None = None
+        self.surfaces = None  # strongroom.local.serve.Surfaces: signed API, site, replay
         self._with_router = router
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -274,6 +278,9 @@ class LocalArchive:
                 rebuild_catalog()
                 self.router = Router(self.template, lambda: clients(self.endpoints).s3, region=self.region)
                 self.router.start()
+                from strongroom.local.serve import Surfaces
+
+                self.surfaces = Surfaces(self.router, self.endpoints, self.data_dir).start()  # API, site, replay
             self._write_state("ready")
         except BaseException:
             self.stop()
@@ -338,6 +345,8 @@ class LocalArchive:
         self._stop.set()
         if already and not (self.weed.alive() or self.moto.alive()):
             return
+        if self.surfaces:
+            self.surfaces.stop()
         if self.router:
             log.info("stopping the router (waiting for running handlers)")
             self.router.stop()

@@ -4,13 +4,14 @@
                   writes last) to the live render's prefix and streams releases/<id>/site/<path>
                   from the bucket: content types, index.html for directories, a 404 page.
                   /attestation/ is the audit's public attestation, served as stored.
-    ReplayServer  settings().ports.replay. pywb's WSGI app in this process, one per render:
-                  on a switch the render's replay/ tree is copied from the bucket to
-                  <data>/replay/<render-id>/, a new FrontEndApp is built on it, and one
-                  reference is swapped. Why in-process rather than `wayback` restarted: the
-                  swap is atomic (no port closed between two renders, no request answered by
-                  a half-started server), and pywb is given absolute paths so nothing depends
-                  on this process's working directory.
+    ReplayServer  settings().ports.replay. One child process running pywb's WSGI app on
+                  gevent, one FrontEndApp per render: on a switch the render's replay/ tree
+                  is copied from the bucket to <data>/replay/<render-id>/, a new app is built
+                  on it, and one reference is swapped. Why not `wayback` restarted per render:
+                  the swap is atomic (no port closed between two renders, no request answered
+                  by a half-started server), and pywb gets absolute paths, so nothing depends
+                  on a working directory. Why a child process: pywb monkey-patches the whole
+                  interpreter for gevent on import, which the runtime's threads must not see.
 
 Both add X-Strongroom-Render: <render-id> to every answer, so tests and benchmarks can wait
 until a switch is visible (`wait_for_render`). Nothing here reads a node: dark means dark.
@@ -192,40 +193,15 @@ class SiteServer:
         return Handler
 
 
-class ReplayServer:
-    """pywb for the live render; the app is swapped atomically when current.json changes."""
+class ReplayApp:
+    """pywb for the live render; the app is swapped atomically when current.json changes.
+    Runs in the replay process (see ReplayServer), never in the runtime itself."""
 
-    def __init__(self, pointer: Pointer, port: int, work_dir: Path, host: str = "127.0.0.1",
-                 interval: float = 0.5):
-        from werkzeug.serving import make_server
-
+    def __init__(self, pointer: Pointer, work_dir: Path):
         self.pointer = pointer
         self.work_dir = Path(work_dir)
-        self.interval = interval
         self.render: str | None = None
-        self._app = None  # (render id, FrontEndApp)
-        self._stop = threading.Event()
-        self._swap = threading.Lock()
-        self.httpd = make_server(host, port, self._dispatch, threaded=True)
-        self.url = f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.refresh()
-        threading.Thread(target=self.httpd.serve_forever, name="replay", daemon=True).start()
-        threading.Thread(target=self._watch, name="replay-watch", daemon=True).start()
-        log.info("replay (pywb) on %s", self.url)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.refresh()
-            except Exception:  # noqa: BLE001 - keep serving the previous render
-                log.exception("replay: switching to the new render failed; still serving %s", self.render)
+        self._app = None
 
     def refresh(self) -> None:
         """Follow current.json: sync the new render's replay tree and swap the app."""
@@ -234,8 +210,7 @@ class ReplayServer:
         if render == self.render:
             return
         app = self._build(pointer) if pointer else None
-        with self._swap:
-            old, self.render, self._app = self.render, render, app
+        old, self.render, self._app = self.render, render, app  # one assignment: the swap
         log.info("replay now serves render %s", render)
         if old:  # requests still reading the old WARCs get a moment to finish
             threading.Timer(30, shutil.rmtree, args=(self.work_dir / old,), kwargs={"ignore_errors": True}).start()
@@ -261,18 +236,95 @@ class ReplayServer:
         return FrontEndApp(config_file=str(root / "config.yaml"),
                            custom_config={"collections_root": str(root / "collections")})
 
-    def _dispatch(self, environ, start_response):
-        with self._swap:
-            render, app = self.render, self._app
+    def __call__(self, environ, start_response):
+        render, app = self.render, self._app
         if app is None:
             start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"),
-                                             ("Content-Length", str(len(NOTHING_RELEASED)))])
+                                             ("Content-Length", str(len(NOTHING_RELEASED))), (HEADER, "none")])
             return [NOTHING_RELEASED]
 
         def start(status, headers, exc_info=None):
             return start_response(status, list(headers) + [(HEADER, render)], exc_info)
 
         return app(environ, start)
+
+
+class ReplayServer:
+    """The replay process: `python -m strongroom.local.serve replay …`, a child of the runtime.
+
+    Why a process of its own: importing pywb monkey-patches the whole interpreter for gevent,
+    which the runtime's threads (router, supervisor, API) must not suffer. Inside it pywb runs
+    on gevent's WSGI server and follows current.json (ReplayApp)."""
+
+    def __init__(self, bucket: str, port: int, work_dir: Path, host: str = "127.0.0.1"):
+        self.bucket, self.port, self.work_dir, self.host = bucket, port, Path(work_dir), host
+        self.url = f"http://{host}:{port}"
+        self.proc = None
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.work_dir.parent / "logs" / "replay.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "strongroom.local.serve", "replay", "--bucket", self.bucket, "--port",
+                 str(self.port), "--host", self.host, "--work-dir", str(self.work_dir)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.info("replay (pywb, pid %s) on %s; log %s", self.proc.pid, self.url, log_path)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+
+
+def replay_main(argv: list[str] | None = None) -> int:
+    """The replay process: gevent first (pywb expects it), then serve and follow the pointer."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    import argparse
+    import os
+
+    import gevent
+    from gevent.pywsgi import WSGIServer
+
+    p = argparse.ArgumentParser(prog="strongroom.local.serve replay")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--work-dir", type=Path, required=True)
+    p.add_argument("--interval", type=float, default=0.5)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s replay: %(message)s")
+
+    def s3():
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+
+    app = ReplayApp(Pointer(s3, args.bucket), args.work_dir)
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:  # the runtime is gone (kill -9): go too, freeing the port
+            try:
+                app.refresh()
+            except Exception:  # noqa: BLE001 - keep serving the previous render
+                log.exception("switching to the new render failed; still serving %s", app.render)
+            gevent.sleep(args.interval)
+        os._exit(0)
+
+    gevent.spawn(watch)
+    WSGIServer((args.host, args.port), app, log=None).serve_forever()
+    return 0
 
 
 def wait_for_render(urls: list[str], render_id: str, timeout: float = 60.0) -> None:
@@ -312,8 +364,7 @@ class Surfaces:
         self.api = ApiServer(router, lambda: ids.load(data_dir), endpoints.region, ports["api"])
         pointer = Pointer(lambda: clients(endpoints).s3, endpoints.public_bucket)
         self.site = SiteServer(pointer, ports["site"])
-        self.replay = ReplayServer(Pointer(lambda: clients(endpoints).s3, endpoints.public_bucket),
-                                   ports["replay"], Path(data_dir) / "replay")
+        self.replay = ReplayServer(endpoints.public_bucket, ports["replay"], Path(data_dir) / "replay")
 
     def start(self) -> "Surfaces":
         for s in (self.api, self.site, self.replay):
@@ -341,3 +392,11 @@ def release_environment(endpoints) -> dict[str, str]:
         "STRONGROOM_SITE_URL": f"http://{host}:{ports['site']}",
         "STRONGROOM_REPLAY_URL": f"http://{host}:{ports['replay']}",
     }
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["replay"]:
+        raise SystemExit("usage: python -m strongroom.local.serve replay --bucket B --port P --work-dir DIR")
+    raise SystemExit(replay_main(sys.argv[2:]))
