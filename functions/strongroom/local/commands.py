@@ -73,6 +73,9 @@ def banner(endpoints: runtime.Endpoints, template: tpl.Template) -> str:
         f"  S3        {endpoints.s3}  (SeaweedFS: {cfg.ingest_bucket}, {len(cfg.nodes)} node buckets "
         f"{cfg.prefix}-node-<region>, {cfg.public_bucket})",
         f"  DynamoDB  {endpoints.dynamodb}  (moto: {', '.join(t.name for t in template.tables) or 'no tables'})",
+        f"  API       http://{HOST}:{endpoints.ports['api']}  (release API, SigV4-signed: `strongroom release …`)",
+        f"  site      http://{HOST}:{endpoints.ports['site']}/  (released content only)",
+        f"  replay    http://{HOST}:{endpoints.ports['replay']}/  (pywb, released titles only)",
         f"  logs      {endpoints.data_dir / 'logs'}",
         f"  keys      {ids.credentials_path(endpoints.data_dir)}",
         "events:",
