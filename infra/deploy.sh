@@ -101,34 +101,11 @@ if [[ $dry_run -eq 0 ]]; then
   done
 fi
 
-echo "== ${#regions[@]} node stacks ($node_stack), ingest role $ingest_role_arn"
-for region in "${regions[@]}"; do
-  overrides=("Prefix=$prefix" "IngestRoleArn=$ingest_role_arn")
-  [[ -z "$retention_days" ]] || overrides+=("RetentionDays=$retention_days")
-  [[ -z "$access_log_bucket" ]] || overrides+=("AccessLogBucket=${access_log_bucket//\{region\}/$region}")
-  run aws cloudformation deploy \
-    --region "$region" \
-    --stack-name "$node_stack" \
-    --template-file "$ROOT/infra/node.yaml" \
-    --parameter-overrides "${overrides[@]}" \
-    --tags "strongroom:component=node" \
-    --no-fail-on-empty-changeset
-done
-
-# NodeBuckets (JSON, for STRONGROOM_NODE_BUCKETS) and NodeBucketArns (for IAM), from the
-# same list so they cannot disagree.
-node_buckets_json="$(python3 -c '
-import json, sys
-print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2])), separators=(",", ":")))
-' $(for r in "${regions[@]}"; do echo "$r $(node_bucket "$r")"; done))"
-node_bucket_arns="$(for r in "${regions[@]}"; do echo "arn:${partition}:s3:::$(node_bucket "$r")"; done | paste -sd, -)"
-
 # The Lambda package: CodeUri is functions/, whose run-time dependencies are the pinned
 # [project].dependencies of pyproject.toml (not requirements.lock, which adds dev/local).
 # Built outside the work tree, so nothing of it can be committed by mistake.
 build_dir="${STRONGROOM_BUILD_DIR:-${TMPDIR:-/tmp}/strongroom-sam-build}"
 manifest="$build_dir/requirements.txt"
-echo "== control stack $control_stack in $control_region"
 run mkdir -p "$build_dir"
 if [[ $dry_run -eq 0 ]]; then
   python3 - "$ROOT/pyproject.toml" >"$manifest" <<'PY'
@@ -139,6 +116,39 @@ PY
 else
   echo "+ (write $manifest from pyproject.toml [project].dependencies)"
 fi
+echo "== ${#regions[@]} node stacks ($node_stack), ingest role $ingest_role_arn"
+# node.yaml is a SAM template (the per-region auditor function): build it once, deploy it
+# to every region; --resolve-s3 makes SAM's artifact bucket in each region.
+run sam build \
+  --template-file "$ROOT/infra/node.yaml" \
+  --build-dir "$build_dir/node" \
+  --manifest "$manifest" \
+  "${use_container[@]}"
+for region in "${regions[@]}"; do
+  overrides="Prefix=$prefix IngestRoleArn=$ingest_role_arn"
+  [[ -z "$retention_days" ]] || overrides+=" RetentionDays=$retention_days"
+  [[ -z "$access_log_bucket" ]] || overrides+=" AccessLogBucket=${access_log_bucket//\{region\}/$region}"
+  run sam deploy \
+    --region "$region" \
+    --stack-name "$node_stack" \
+    --template-file "$build_dir/node/template.yaml" \
+    --resolve-s3 \
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+    --parameter-overrides "$overrides" \
+    --tags "strongroom:component=node" \
+    --no-fail-on-empty-changeset \
+    "$confirm"
+done
+
+# NodeBuckets (JSON, for STRONGROOM_NODE_BUCKETS) and NodeBucketArns (for IAM), from the
+# same list so they cannot disagree.
+node_buckets_json="$(python3 -c '
+import json, sys
+print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2])), separators=(",", ":")))
+' $(for r in "${regions[@]}"; do echo "$r $(node_bucket "$r")"; done))"
+node_bucket_arns="$(for r in "${regions[@]}"; do echo "arn:${partition}:s3:::$(node_bucket "$r")"; done | paste -sd, -)"
+
+echo "== control stack $control_stack in $control_region"
 run sam build \
   --template-file "$ROOT/template.yaml" \
   --build-dir "$build_dir/build" \

@@ -322,13 +322,14 @@ def test_deploy_dry_run_covers_every_node_region_from_the_toml():
     regions = [n["region"] for n in toml["nodes"]]
     out = subprocess.run(["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run"],
                          capture_output=True, text=True, env=_script_env(), timeout=60, check=True).stdout
-    deployed = re.findall(r"aws cloudformation deploy --region (\S+)", out)
+    deployed = re.findall(r"sam deploy --region (\S+) --stack-name strongroom-node", out)
     assert deployed == regions
-    sam_deploy = next(line for line in out.splitlines() if line.startswith("+ sam deploy"))
+    sam_deploy = next(line for line in out.splitlines()
+                      if line.startswith("+ sam deploy") and "strongroom-control" in line)
     for r in regions:
         assert f"strongroom-node-{r}-123456789012" in sam_deploy
     # The node stacks come before the control stack.
-    assert out.index("cloudformation deploy") < out.index("sam deploy")
+    assert out.index("--stack-name strongroom-node") < out.index("--stack-name strongroom-control")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
