@@ -24,10 +24,13 @@ lock:
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra local --extra dev pyproject.toml -o requirements.lock
 
 demo: venv
-	$(BIN)/strongroom demo --data $(DATA)
+	$(BIN)/strongroom --data $(DATA) demo
 
 up: venv
-	$(BIN)/strongroom up --data $(DATA)
+	$(BIN)/strongroom --data $(DATA) up
+
+down: venv
+	$(BIN)/strongroom --data $(DATA) down
 
 test: venv
 	$(BIN)/cfn-lint template.yaml infra/*.yaml
