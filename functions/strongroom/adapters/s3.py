@@ -19,8 +19,13 @@ from strongroom.domain.ports import NotFound, StoredObject, Unavailable
 # verifies; larger ones in parts, each part verified. CopyObject's limit is 5 GiB.
 SINGLE_PUT_LIMIT = 256 * 1024 * 1024
 COPY_LIMIT = 5 * 1024**3
-TRANSFER = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=64 * 1024 * 1024,
+# Streams, not loads: s3transfer reads each part of a stream into memory and by default keeps
+# up to ten parts there (max_in_memory_upload_chunks=10: ~830 MB peak ingesting a 1 GB file with
+# 64 MiB parts, tests/bench/bench_ingest.py). Four 32 MiB parts, one per upload thread, keep an
+# ingest's peak near 250 MB whatever the package size.
+TRANSFER = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=32 * 1024 * 1024,
                           max_concurrency=4)
+TRANSFER.max_in_memory_upload_chunks = 4  # boto3's TransferConfig takes no argument for it
 UNAVAILABLE = (BotoConnectionError, BotoCoreError)
 
 
