@@ -63,7 +63,7 @@ class MemoryBlobStore:
             if key.startswith(prefix):
                 yield self._info(key)
 
-    def copy_from(self, source, key, *, dest_key=None) -> StoredObject:
+    def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         self._check()
         with source.open(key) as f:
             return self.put(dest_key or key, f.read())

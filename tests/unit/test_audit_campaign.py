@@ -259,12 +259,12 @@ class Killable(MemoryBlobStore):
 
     budget = {"copies": None}
 
-    def copy_from(self, source, key, *, dest_key=None):
+    def copy_from(self, source, key, *, dest_key=None, known=None):
         if self.budget["copies"] is not None:
             if self.budget["copies"] <= 0:
                 raise RuntimeError("killed (injected)")
             self.budget["copies"] -= 1
-        return super().copy_from(source, key, dest_key=dest_key)
+        return super().copy_from(source, key, dest_key=dest_key, known=known)
 
 
 def test_killed_mid_repair_then_run_again_finishes_without_double_repairs(base):

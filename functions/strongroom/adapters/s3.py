@@ -116,15 +116,22 @@ class S3BlobStore:
             for o in page.get("Contents", []):
                 yield StoredObject(key=o["Key"], size=o["Size"], etag=o.get("ETag", "").strip('"') or None)
 
-    def copy_from(self, source, key, *, dest_key=None) -> StoredObject:
+    def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         dest_key = dest_key or key
         src = {"Bucket": source.name, "Key": key}
-        size = source.head(key)
-        if size is None:
+        want = known or source.head(key)
+        if want is None:
             raise NotFound(f"s3://{source.name}/{key}")
-        if size.size <= COPY_LIMIT:
-            self._call("copy", dest_key, self.client.copy_object, Bucket=self.name, Key=dest_key,
-                       CopySource=src, MetadataDirective="COPY")
+        if want.size <= COPY_LIMIT:
+            r = self._call("copy", dest_key, self.client.copy_object, Bucket=self.name, Key=dest_key,
+                           CopySource=src, MetadataDirective="COPY")
+            # The destination's own answer about the bytes it now holds: no second request needed.
+            result = r.get("CopyObjectResult", {})
+            etag = (result.get("ETag") or "").strip('"') or None
+            if etag:
+                return StoredObject(key=dest_key, size=want.size, etag=etag,
+                                    sha256=_hex(result.get("ChecksumSHA256")) or want.sha256,
+                                    version_id=r.get("VersionId"))
         else:
             self._call("copy", dest_key, self.client.copy, src, self.name, dest_key, Config=TRANSFER,
                        ExtraArgs={"MetadataDirective": "COPY"})

@@ -14,6 +14,7 @@ import json
 import logging
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +56,7 @@ class Archive:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     scratch: Path | None = None
     wait_for_lock: float = 60.0
+    copy_workers: int = 4  # nodes copied to at once
 
     @property
     def first(self) -> NodeStore:
@@ -178,20 +180,30 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     # 5. Replicate: server-side copies to the other nodes, each verified.
     copies = {archive.first.node.region: version}
     object_root = ocfl.object_root(pk.au.object_id)
-    for ns in archive.nodes[1:]:
+    sources = {k: first.head(k) for k in keys}  # one HEAD per key, not one per copy
+
+    def replicate_to(ns: NodeStore) -> Exception | None:
         try:
             _ensure_root_files(first, ns.store)
-            for k in keys:
-                copy_verified(first, ns.store, k)
-            copies[ns.node.region] = version
-            events.append(premis.event("replication", str(pk.au), "success",
-                                       f"{version} copied to {ns.node.region} and verified", now,
-                                       node=ns.node.region, version=version, keys=len(keys)))
+            for k in keys:  # in commit order: the root inventory last
+                copy_verified(first, ns.store, k, sources[k])
         except (Unavailable, CopyMismatch) as e:
-            log.warning("replication to %s pending: %s", ns.node.region, e)
-            events.append(premis.event("replication", str(pk.au), "failure",
-                                       f"{version} not yet copied to {ns.node.region}: {e}", now,
-                                       node=ns.node.region, version=version, pending=True))
+            return e
+        return None
+
+    # The nodes are independent: copy to several at once (each node's keys stay in order).
+    with ThreadPoolExecutor(max_workers=archive.copy_workers) as pool:
+        for ns, error in zip(archive.nodes[1:], pool.map(replicate_to, archive.nodes[1:])):
+            if error is None:
+                copies[ns.node.region] = version
+                events.append(premis.event("replication", str(pk.au), "success",
+                                           f"{version} copied to {ns.node.region} and verified", now,
+                                           node=ns.node.region, version=version, keys=len(keys)))
+            else:
+                log.warning("replication to %s pending: %s", ns.node.region, error)
+                events.append(premis.event("replication", str(pk.au), "failure",
+                                           f"{version} not yet copied to {ns.node.region}: {error}", now,
+                                           node=ns.node.region, version=version, pending=True))
 
     # 6. Record, in the object's logs on every reachable node and in the catalog.
     _write_logs(archive, pk.au.object_id, version, events, copies)

@@ -51,8 +51,10 @@ class BlobStore(Protocol):
         """Every current object under prefix, in key order."""
         ...
 
-    def copy_from(self, source: "BlobStore", key: str, *, dest_key: str | None = None) -> StoredObject:
-        """Copy source's key here (server-side where the stores allow), keeping its checksums."""
+    def copy_from(self, source: "BlobStore", key: str, *, dest_key: str | None = None,
+                  known: StoredObject | None = None) -> StoredObject:
+        """Copy source's key here (server-side where the stores allow), keeping its checksums.
+        `known` is the source's head when the caller has it already (one request saved per copy)."""
         ...
 
     def delete(self, key: str) -> None:

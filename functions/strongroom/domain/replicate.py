@@ -43,9 +43,10 @@ def same_bytes(a: StoredObject, b: StoredObject) -> bool:
     return bool(a.etag) and a.etag == b.etag
 
 
-def copy_verified(source: BlobStore, target: BlobStore, key: str) -> StoredObject:
-    want = source.head(key)
-    got = target.copy_from(source, key)
+def copy_verified(source: BlobStore, target: BlobStore, key: str, want: StoredObject | None = None) -> StoredObject:
+    """Copy one key; it counts only if the target's checksums equal the source's (`want`, if known)."""
+    want = want or source.head(key)
+    got = target.copy_from(source, key, known=want)
     if want is None or not same_bytes(want, got):
         raise CopyMismatch(f"{target.name}/{key}: copy does not match {source.name}/{key}; it will be retried")
     return got
