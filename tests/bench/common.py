@@ -3,14 +3,16 @@ children timed with their own rusage, counters for the S3 traffic a child makes,
 
 Why children: the figures that matter (CPU, peak memory, bytes through S3) are those of one
 ingest or one vote, not of the benchmark driver that also hosts the servers and made the
-package; os.wait4 gives each child's own user+sys time and peak RSS.
+package; os.wait4 gives each child's own user+sys time, /proc VmHWM its own peak RSS.
 
 Environment:
   STRONGROOM_BENCH_GB      package size in GB (default 1)
   STRONGROOM_BENCH_ARTICLES_PER_GB  small files in it: 3 per article (default 250 articles per GB)
   STRONGROOM_BENCH_PORTS   port base of the benchmark's archive (default 28333)
   STRONGROOM_BENCH_CACHE   where packages are cached (default $TMPDIR/strongroom-bench-cache)
-  STRONGROOM_BENCH_DATA    keep the archive in this directory (default: a temporary one, removed)
+  STRONGROOM_BENCH_DATA    keep the archive in this directory, to inspect it afterwards (default: a
+                           temporary one, removed; give a new one each run: a package ingested twice
+                           is a duplicate)
 """
 
 from __future__ import annotations
@@ -154,12 +156,13 @@ def archive() -> BenchArchive:
     if _ARCHIVE is not None:
         return _ARCHIVE
     from strongroom.local import runtime, template
-    from strongroom.local.servers import PORTS_ENV, Ports
+    from strongroom.local.servers import Ports
 
-    os.environ.setdefault(PORTS_ENV, os.environ.get("STRONGROOM_BENCH_PORTS", "28333"))
+    # Ports of its own (not STRONGROOM_LOCAL_PORTS), so a demo or the tests can run meanwhile.
+    b = int(os.environ.get("STRONGROOM_BENCH_PORTS", "28333"))
     keep = os.environ.get("STRONGROOM_BENCH_DATA")
     data_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="strongroom-bench-", dir=cache_dir().parent))
-    local = runtime.LocalArchive.start(data_dir, ports=Ports.configured(), router=False)
+    local = runtime.LocalArchive.start(data_dir, ports=Ports(b, b + 1, b + 2, b + 3, b + 4), router=False)
     env = dict(os.environ)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
