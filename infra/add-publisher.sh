@@ -52,14 +52,7 @@ if [[ $mode == role ]]; then
   [[ "$external_id" =~ ^[A-Za-z0-9+=,.@:/-]{2,1224}$ ]] || die "--external-id has characters STS does not accept"
 fi
 
-if [[ -n "${STRONGROOM_ACCOUNT_ID:-}" ]]; then
-  account="$STRONGROOM_ACCOUNT_ID" partition="${STRONGROOM_PARTITION:-aws}"
-elif [[ $dry_run -eq 1 ]]; then
-  account="ACCOUNT_ID" partition="aws"
-else
-  caller_arn="$(aws sts get-caller-identity --query Arn --output text)"
-  account="$(cut -d: -f5 <<<"$caller_arn")" partition="$(cut -d: -f2 <<<"$caller_arn")"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/aws-account.sh"
 policy_arn="arn:${partition}:iam::${account}:policy/${prefix}-publisher"
 bucket="${prefix}-ingest-${account}"
 principal="${prefix}-publisher-${name}"

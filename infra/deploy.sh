@@ -75,14 +75,7 @@ if [[ $dry_run -eq 0 ]]; then
 fi
 
 # Account and partition of the credentials in use (STRONGROOM_ACCOUNT_ID skips the call).
-if [[ -n "${STRONGROOM_ACCOUNT_ID:-}" ]]; then
-  account="$STRONGROOM_ACCOUNT_ID" partition="${STRONGROOM_PARTITION:-aws}"
-elif [[ $dry_run -eq 1 ]]; then
-  account="ACCOUNT_ID" partition="aws"
-else
-  caller_arn="$(aws sts get-caller-identity --query Arn --output text)"
-  account="$(cut -d: -f5 <<<"$caller_arn")" partition="$(cut -d: -f2 <<<"$caller_arn")"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/aws-account.sh"
 
 # Names follow the templates: node.yaml names its bucket, template.yaml names the role.
 ingest_role_arn="arn:${partition}:iam::${account}:role/${prefix}-ingest-function"

@@ -12,6 +12,8 @@ tests/integration/local_runtime_template.yaml (a probe handler for the router's 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,15 @@ class ArchiveUnderTest:
 
     def state(self) -> dict:
         return runtime.read_state(self.data_dir) or {}
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `strongroom --data <this archive> ARGS` as a user would, in a process of its own."""
+        result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data", str(self.data_dir), *args],
+                                env=self.env, capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"strongroom {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
 
     def log(self) -> str:
         return (self.data_dir / "logs" / "runtime.log").read_text("utf-8", errors="replace")

@@ -5,10 +5,7 @@ a node taken offline mid-poll is unavailable, never damaged."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -23,19 +20,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 NODE = {n.region: n.bucket for n in settings().nodes}
 
 
-def cli(archive, *args, check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data", str(archive.data_dir), *args],
-                            env=archive.env, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"strongroom {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 @pytest.fixture(scope="module")
 def au(local_archive, tmp_path_factory) -> str:
     """An AU of a new publisher with two OCFL versions (so inventory.json has an older S3 version)."""
     publisher = f"aud-{uuid.uuid4().hex[:8]}"
-    cli(local_archive, "local", "add-publisher", publisher)
+    local_archive.cli("local", "add-publisher", publisher)
     journal = JournalSpec(publisher=publisher, title="jaud")
     tmp = tmp_path_factory.mktemp("audit-packages")
     for seed, start in ((1, 1), (2, 3)):
@@ -43,7 +32,7 @@ def au(local_archive, tmp_path_factory) -> str:
         out.mkdir()
         package = make_package(out, publisher=publisher, title="jaud", au="2024",
                                articles=make_articles(2, seed, journal, start=start), seed=seed)
-        cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", "jaud", "--au", "2024")
+        local_archive.cli("deposit", str(package), "--publisher", publisher, "--title", "jaud", "--au", "2024")
     return f"{publisher}/jaud/2024"
 
 
@@ -65,16 +54,16 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
     truncated = content_keys(s3, NODE["eu-south-1"], au)[2]
     rel = lambda key: key[len(root) + 1:]
 
-    out = cli(local_archive, "chaos", "flip", "--node", "ap-northeast-1", "--au", au, "--file", rel(flipped)).stdout
+    out = local_archive.cli("chaos", "flip", "--node", "ap-northeast-1", "--au", au, "--file", rel(flipped)).stdout
     assert "bit(s) flipped" in out
     # The same chaos in process (no interpreter start per act), straight into the node buckets.
     damage(S3BlobStore(s3, NODE["eu-central-1"]), au, "delete", [rel(deleted)])
     damage(S3BlobStore(s3, NODE["eu-south-1"]), au, "truncate", [rel(truncated)])
-    out = cli(local_archive, "chaos", "rollback", "--node", "ap-southeast-2", "--au", au, "--file", "inventory.json").stdout
+    out = local_archive.cli("chaos", "rollback", "--node", "ap-southeast-2", "--au", au, "--file", "inventory.json").stdout
     assert "made current again" in out
     damaged_flip = s3.head_object(Bucket=NODE["ap-northeast-1"], Key=flipped)["VersionId"]
 
-    result = cli(local_archive, "audit", au, "--quiet")
+    result = local_archive.cli("audit", au, "--quiet")
     assert "REPAIRED" in result.stdout, result.stdout
     for region in ("ap-northeast-1", "eu-central-1", "eu-south-1", "ap-southeast-2"):
         assert f"repaired {region}:" in result.stdout, result.stdout
@@ -88,7 +77,7 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
     assert len(versions(s3, NODE["ap-southeast-2"], f"{root}/inventory.json")) >= 4  # v1, v2, rolled back, repaired
 
     # A second poll finds every copy agreeing.
-    again = cli(local_archive, "audit", au, "--quiet").stdout
+    again = local_archive.cli("audit", au, "--quiet").stdout
     assert f"{au}: OK" in again, again
 
     # The attestation is public and content-free; status shows the grid.
@@ -96,7 +85,7 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
     assert attested["result"] == "ok" and attested["agreement"] == 12 and attested["digests"]
     index = json.loads(s3.get_object(Bucket=settings().public_bucket, Key="attestation/index.json")["Body"].read())
     assert au in {a["au"] for a in index["aus"]}
-    status = json.loads(cli(local_archive, "status", "--json").stdout)
+    status = json.loads(local_archive.cli("status", "--json").stdout)
     row = next(r for r in status["aus"] if r["au"] == au)
     assert row["grid"] == "✓" * 12 and row["last_poll_status"] == "ok"
 
@@ -126,7 +115,7 @@ def test_a_node_offline_mid_poll_is_unavailable_not_damaged(local_archive, au, m
         # The archive's own identity really is refused there: a real outage, not a flag.
         with pytest.raises(Exception, match="AccessDenied|403"):
             local_archive.clients().s3.list_objects_v2(Bucket=NODE[target], MaxKeys=1)
-        out = cli(local_archive, "status").stdout
+        out = local_archive.cli("status").stdout
         assert "?" in next(line for line in out.splitlines() if line.startswith(au))
     finally:
         audit_commands.set_node_offline(local_archive.data_dir, target, False)

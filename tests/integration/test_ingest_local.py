@@ -6,8 +6,6 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,17 +20,9 @@ from strongroom.samples import JournalSpec, make_articles, make_package
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 
 
-def cli(archive, *args, check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data", str(archive.data_dir), *args],
-                            env=archive.env, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"strongroom {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 def new_publisher(archive) -> str:
     name = f"pub-{uuid.uuid4().hex[:8]}"
-    cli(archive, "local", "add-publisher", name)
+    archive.cli("local", "add-publisher", name)
     return name
 
 
@@ -56,7 +46,7 @@ def export_node(s3, bucket: str, dest: Path) -> Path:
 def test_a_deposit_is_preserved_on_twelve_nodes_each_a_valid_ocfl_storage_root(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
     package = sample(tmp_path, publisher)
-    out = cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024")
+    out = local_archive.cli("deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024")
     assert "PRESERVED" in out.stdout and "copies 12/12" in out.stdout, out.stdout
 
     s3, _ = local_archive.clients()
@@ -75,7 +65,7 @@ def test_a_deposit_is_preserved_on_twelve_nodes_each_a_valid_ocfl_storage_root(l
 def test_a_bad_package_is_rejected_kept_untouched_and_its_report_readable_by_its_publisher(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
     package = sample(tmp_path, publisher, extra_bag_info={"Strongroom-AU": "1999"})
-    out = cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024",
+    out = local_archive.cli("deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024",
               check=False)
     assert out.returncode == 1 and "REJECTED" in out.stdout and "au-mismatch" in out.stdout, out.stdout
 
@@ -91,9 +81,9 @@ def test_a_bad_package_is_rejected_kept_untouched_and_its_report_readable_by_its
 
 def test_the_catalog_wiped_and_rebuilt_from_a_node_gives_the_same_status(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
-    cli(local_archive, "deposit", str(sample(tmp_path, publisher, seed=3)), "--publisher", publisher,
+    local_archive.cli("deposit", str(sample(tmp_path, publisher, seed=3)), "--publisher", publisher,
         "--title", "jtest", "--au", "2024")
-    before = json.loads(cli(local_archive, "status", "--json").stdout)
+    before = json.loads(local_archive.cli("status", "--json").stdout)
     assert any(a["au"] == f"{publisher}/jtest/2024" for a in before["aus"])
 
     _, dynamodb = local_archive.clients()
@@ -101,10 +91,10 @@ def test_the_catalog_wiped_and_rebuilt_from_a_node_gives_the_same_status(local_a
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
-    assert json.loads(cli(local_archive, "status", "--json").stdout)["aus"] == []
+    assert json.loads(local_archive.cli("status", "--json").stdout)["aus"] == []
 
-    cli(local_archive, "catalog", "rebuild")
-    assert json.loads(cli(local_archive, "status", "--json").stdout) == before
+    local_archive.cli("catalog", "rebuild")
+    assert json.loads(local_archive.cli("status", "--json").stdout) == before
 
 
 def test_a_package_pushed_while_the_runtime_is_killed_is_ingested_when_it_comes_back(local_archive, tmp_path):
@@ -135,16 +125,16 @@ def test_a_package_pushed_while_the_runtime_is_killed_is_ingested_when_it_comes_
 
 def test_a_killed_catalog_server_is_restarted_and_the_catalog_rebuilt_from_the_buckets(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
-    cli(local_archive, "deposit", str(sample(tmp_path, publisher, seed=7)), "--publisher", publisher,
+    local_archive.cli("deposit", str(sample(tmp_path, publisher, seed=7)), "--publisher", publisher,
         "--title", "jtest", "--au", "2024")
-    before = json.loads(cli(local_archive, "status", "--json").stdout)
+    before = json.loads(local_archive.cli("status", "--json").stdout)
     moto_pid = local_archive.state()["servers"]["moto"]["pid"]
     os.kill(moto_pid, signal.SIGKILL)  # moto keeps the catalog in memory: all of it is gone
     deadline = time.time() + 90
     while time.time() < deadline:
         pid = local_archive.state().get("servers", {}).get("moto", {}).get("pid")
         if pid not in (None, moto_pid):
-            out = cli(local_archive, "status", "--json", check=False)
+            out = local_archive.cli("status", "--json", check=False)
             if out.returncode == 0 and json.loads(out.stdout) == before:
                 return
         time.sleep(1)
