@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= $(CURDIR)/.strongroom
 
-.PHONY: demo test up down bench lock clean venv
+.PHONY: demo test lint up down bench lock clean venv
 .DEFAULT_GOAL := demo
 
 venv: $(STAMP)
@@ -32,8 +32,13 @@ up: venv
 down: venv
 	$(BIN)/strongroom --data $(DATA) down
 
-test: venv
+# The code's own checks: lint, the layers (import-linter), types. Part of `make test`.
+lint: venv
+	$(BIN)/ruff check functions tests
+	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
 	$(BIN)/cfn-lint template.yaml infra/*.yaml
+
+test: venv lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 bench: venv

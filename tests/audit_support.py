@@ -5,17 +5,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from strongroom.config import settings
 from strongroom.domain import ocfl
-from strongroom.domain.ingest import Archive, NodeStore, ingest_package
 from strongroom.domain.tally import inventory_digest
-from strongroom.samples import JournalSpec, make_articles, make_package
+from strongroom.flows import ocfl_store
+from strongroom.flows.ingest import Archive, NodeStore, ingest_package
+from strongroom.local.demo.samples import JournalSpec, make_articles, make_package
 from tests.fakes import MemoryBlobStore, MemoryCatalog
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 AU_TWO_VERSIONS = "acme/jbio/2024"
 AU_ONE_VERSION = "acme/jbio/2025"
 AUS = (AU_TWO_VERSIONS, AU_ONE_VERSION)
@@ -54,6 +55,7 @@ def build_archive(tmp: Path) -> Archive:
         nodes=[NodeStore(n, MemoryBlobStore(n.region)) for n in cfg.nodes],
         catalog=LockedCatalog(),
         limits=cfg.limits,
+        audit=cfg.audit,
         clock=lambda: NOW,
         scratch=tmp,
         wait_for_lock=20,
@@ -72,7 +74,7 @@ def record_inventory_digests(archive: Archive) -> None:
     store = archive.nodes[0].store
     for au in AUS:
         record = archive.catalog.get_au(au)
-        inv = ocfl.read_inventory(store, au, sizes=False)
+        inv = ocfl_store.read_inventory(store, au, sizes=False)
         for version in inv.versions:
             with store.open(f"{ocfl.object_root(au)}/{version}/inventory.json") as f:
                 record.inventory_sha512[version] = inventory_digest(f.read())
@@ -96,6 +98,7 @@ def clone(archive: Archive, catalog: bool = True, store_class: type = MemoryBlob
         nodes=[NodeStore(ns.node, clone_store(ns.store, store_class)) for ns in archive.nodes],
         catalog=cat,
         limits=archive.limits,
+        audit=archive.audit,
         clock=archive.clock,
         scratch=archive.scratch,
         wait_for_lock=archive.wait_for_lock,

@@ -13,38 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-
-@dataclass(frozen=True)
-class Node:
-    """One of the twelve storage locations: an S3 bucket in one region."""
-
-    number: int
-    region: str
-    place: str
-    bucket: str
-    lat: float | None = None  # approximate, for choosing the nearest node to repair from
-    lon: float | None = None
-
-    @property
-    def name(self) -> str:
-        return self.region
-
-
-@dataclass(frozen=True)
-class IngestLimits:
-    max_package_bytes: int
-    max_files: int
-    max_expansion_ratio: float
-    max_path_bytes: int
-    au_lock_seconds: int
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    interval_days: int
-    quorum: int
-    budget_bytes_per_run: int
-    jitter_days: int
+from strongroom.domain.archive import AuditSettings, IngestLimits, Node
 
 
 @dataclass(frozen=True)

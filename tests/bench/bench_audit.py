@@ -16,8 +16,8 @@ import json
 import sys
 import time
 
-from tests.bench import common
 from strongroom.domain.ocfl.layout import object_root
+from tests.bench import common
 from tests.bench.common import BIN, GB, MB, Measured, ratio, run, table
 
 VOTING_NODE = 0  # node 1 (us-east-1); every node holds the same copy
@@ -29,10 +29,11 @@ def vote_child(au: str, node_index: int, small_only: bool = False) -> None:
     votes on the files under 1 MiB alone, to split a vote's time into a cost per file and a
     cost per byte."""
     traffic = common.S3Traffic()
-    from strongroom import app
-    from strongroom.domain.poll import new_nonce, vote
+    from strongroom.domain.vote import new_nonce
+    from strongroom.flows.poll import vote
+    from strongroom.handlers import compose
 
-    ns = app.archive().nodes[node_index]
+    ns = compose.archive().nodes[node_index]
     keys = None
     if small_only:
         root = f"{object_root(au)}/"
@@ -49,11 +50,11 @@ def vote_child(au: str, node_index: int, small_only: bool = False) -> None:
 def poll_child(au: str) -> None:
     """A whole poll (twelve votes, tally, record), as the audit function runs it; one JSON line."""
     traffic = common.S3Traffic()
-    from strongroom import app
-    from strongroom.domain.audit import run_poll
+    from strongroom.flows.audit import run_poll
+    from strongroom.handlers import compose
 
     started = time.perf_counter()
-    report = run_poll(app.archive(), au)
+    report = run_poll(compose.archive(), au)
     wall = time.perf_counter() - started
     print(json.dumps({"status": report.status, "agreement": report.agreement, "cost": report.cost,
                       "wall": wall, "peak_rss": common.own_peak_rss(), **traffic.as_dict()}))

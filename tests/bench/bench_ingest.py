@@ -2,7 +2,7 @@
 `bagit.py --validate` and `sha256sum` over the same bag, plus a smaller package to show that
 peak memory does not grow with the package.
 
-Ingest runs in a child process of its own (strongroom.app.archive() + ingest_package, not the
+Ingest runs in a child process of its own (strongroom.handlers.compose.archive() + ingest_package, not the
 router), so its wall time, CPU, peak RSS and the bytes its boto3 clients move are those of
 exactly one ingest. The upload before it is the publisher's and is not timed.
 
@@ -70,11 +70,11 @@ def main() -> None:
 
 def child(key: str) -> None:
     """One ingest, in this process, with its S3 traffic counted; prints one JSON line."""
-    traffic = common.S3Traffic()  # before strongroom.app makes its clients
-    from strongroom import app
-    from strongroom.domain.ingest import ingest_package
+    traffic = common.S3Traffic()  # before strongroom.handlers.compose makes its clients
+    from strongroom.flows.ingest import ingest_package
+    from strongroom.handlers import compose
 
-    archive = app.archive()
+    archive = compose.archive()
     profile = os.environ.get("STRONGROOM_BENCH_PROFILE")
     started = time.perf_counter()
     if profile:

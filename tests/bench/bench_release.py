@@ -9,7 +9,7 @@ steps compare with the tools people would otherwise use.
       same article metadata (title, authors, abstract, citation meta tags), side by side.
   (c) our WARC + CDXJ parts vs pywb's ``wb-manager init`` + ``wb-manager add`` of the same WARC.
 
-Benchmarks measure, never assert. Input is generated once with strongroom.samples and cached
+Benchmarks measure, never assert. Input is generated once with strongroom.local.demo.samples and cached
 (STRONGROOM_BENCH_CACHE, default $TMPDIR/strongroom-bench-cache; STRONGROOM_BENCH_RELEASE_ARTICLES
 changes the size). Run: ``make bench`` or ``python -m tests.bench release``.
 """
@@ -25,14 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 PUBLISHER, TITLE, AU = "benchpub", "jrel", "2024"
 SITE_URL, REPLAY_URL = "https://archive.example", "https://replay.archive.example"
 HUGO_RUNS = 3
@@ -52,7 +52,7 @@ def cache_root() -> Path:
 # --- input ------------------------------------------------------------------------------------
 
 def journal():
-    from strongroom.samples import JournalSpec
+    from strongroom.local.demo.samples import JournalSpec
 
     return JournalSpec(publisher=PUBLISHER, title=TITLE, publisher_name="Bench Academic Press",
                        journal_title="Journal of Release Benchmarks", year=2024, volume=12, issues=4)
@@ -60,8 +60,8 @@ def journal():
 
 def cached_input() -> tuple[Path, Path]:
     """(the package as deposited, its bag unpacked): made once, reused while the cache lives."""
-    from strongroom.render.demo import unpack
-    from strongroom.samples import make_articles, make_package
+    from strongroom.local.demo.samples import make_articles, make_package
+    from strongroom.local.demo.site import unpack
 
     root = cache_root()
     done = root / "ready"
@@ -81,14 +81,14 @@ def cached_input() -> tuple[Path, Path]:
 
 
 def released_titles(bag: Path):
-    from strongroom.render.demo import CC_BY_NAME
+    from strongroom.local.demo.samples import CC_BY
+    from strongroom.local.demo.site import CC_BY_NAME
     from strongroom.render.from_bag import released_au_from_bags
     from strongroom.render.model import ReleasedTitle
-    from strongroom.samples import CC_BY
 
     spec = journal()
     au = released_au_from_bags(f"{PUBLISHER}/{TITLE}/{AU}", [bag], ocfl_version="v1",
-                               deposited=datetime(2025, 1, 5, 9, 0, tzinfo=timezone.utc))
+                               deposited=datetime(2025, 1, 5, 9, 0, tzinfo=UTC))
     return [ReleasedTitle(
         publisher_id=PUBLISHER, publisher_name=spec.publisher_name, title_id=TITLE, journal_title=spec.journal_title,
         issn=spec.issn, eissn=spec.eissn, license_id="CC-BY-4.0", license_url=CC_BY, license_name=CC_BY_NAME,
@@ -144,15 +144,15 @@ def poll_seconds(package: Path, scratch: Path) -> dict:
     make this the poll's CPU floor (hashing every copy with a fresh nonce); real nodes add I/O.
     """
     from strongroom.config import settings
-    from strongroom.domain.audit import run_poll
-    from strongroom.domain.ingest import Archive, NodeStore, ingest_package
+    from strongroom.flows.audit import run_poll
+    from strongroom.flows.ingest import Archive, NodeStore, ingest_package
     from tests.fakes import MemoryBlobStore, MemoryCatalog
 
     cfg = settings()
     scratch.mkdir(parents=True, exist_ok=True)
     archive = Archive(ingest=MemoryBlobStore("ingest"),
                       nodes=[NodeStore(n, MemoryBlobStore(n.bucket)) for n in cfg.nodes],
-                      catalog=MemoryCatalog(), limits=cfg.limits, clock=lambda: NOW, scratch=scratch)
+                      catalog=MemoryCatalog(), limits=cfg.limits, audit=cfg.audit, clock=lambda: NOW, scratch=scratch)
     key = f"incoming/{PUBLISHER}/{TITLE}/{AU}/{package.name}"
     archive.ingest.put(key, package.read_bytes())
     start = time.perf_counter()

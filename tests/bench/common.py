@@ -20,8 +20,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,7 +81,7 @@ def package(gb: float, articles: int | None = None, seed: int = 7) -> BenchPacka
     """A package of about `gb` GB: `articles` articles (JATS, PDF, PNG) plus one large file making
     up the rest. Built once per parameters and kept in cache_dir(): building 1 GB takes a while
     and the benchmarks should measure the archive, not the sample generator."""
-    from strongroom import samples
+    from strongroom.local.demo import samples
 
     articles = articles or max(10, round(gb * ARTICLES_PER_GB))
     au = f"{gb:g}gb-{articles}a".replace(".", "p")
@@ -118,7 +118,7 @@ class BenchArchive:
     data_dir: Path
     local: object  # strongroom.local.runtime.LocalArchive
     env: dict[str, str]
-    ingested: dict[str, "Measured"] = field(default_factory=dict)
+    ingested: dict[str, Measured] = field(default_factory=dict)
 
     def s3(self):
         from strongroom.local import runtime
@@ -132,7 +132,7 @@ class BenchArchive:
         self.s3().upload_file(str(pkg.path), self.local.endpoints.ingest_bucket, pkg.key,
                               Config=TransferConfig(multipart_chunksize=64 * MB, max_concurrency=4))
 
-    def ingest(self, pkg: BenchPackage) -> "Measured":
+    def ingest(self, pkg: BenchPackage) -> Measured:
         """Upload the package (untimed), then ingest it in a child process of its own (timed),
         once per run: whichever benchmark needs the AU first measures its ingest, the other
         reuses that measurement rather than ingest the same package twice (a duplicate)."""
@@ -270,7 +270,7 @@ class S3Traffic:
     """Bytes and requests that pass through this process's boto3 clients, by operation.
 
     Registered on the default boto3 session before any client exists, so every client the
-    archive makes (strongroom.app) inherits the handlers. Bytes read: GetObject bodies as the
+    archive makes (strongroom.handlers.compose) inherits the handlers. Bytes read: GetObject bodies as the
     caller reads them. Bytes written: request bodies of PutObject / UploadPart as sent
     (server-side copies carry none, which is the point).
     """

@@ -21,22 +21,27 @@ import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from strongroom.local.demo.samples import (
+    CC_BY,
+    JournalSpec,
+    make_articles,
+    make_package,
+)
+from strongroom.local.demo.site import CC_BY_NAME, sample_titles, unpack
 from strongroom.render import render_release
-from strongroom.render.demo import CC_BY_NAME, sample_titles, unpack
 from strongroom.render.from_bag import released_au_from_bags
 from strongroom.render.model import ReleasedTitle
-from strongroom.samples import CC_BY, JournalSpec, make_articles, make_package
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = Path(os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium"))
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "Tide pools <script>alert(1)</script> of the outer reef"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # The flags a CI box needs: no sandbox (root), no GPU, nothing of Chrome's own phoning home.
@@ -78,7 +83,7 @@ def hostile_title(dest: Path) -> ReleasedTitle:
                            articles=articles, fmt="zip", warc=True, seed=7)
     bag = unpack(package, dest / "bags" / "jrs-2024")
     au = released_au_from_bags(f"{spec.publisher}/{spec.title}/2024", [bag], ocfl_version="v1",
-                               deposited=datetime(2025, 1, 10, 8, 0, tzinfo=timezone.utc))
+                               deposited=datetime(2025, 1, 10, 8, 0, tzinfo=UTC))
     return ReleasedTitle(
         publisher_id=spec.publisher, publisher_name=spec.publisher_name, title_id=spec.title,
         journal_title=spec.journal_title, issn=spec.issn, eissn=spec.eissn, license_id="CC-BY-4.0",
@@ -119,7 +124,7 @@ def serve_replay(replay_root: Path, port: int):
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace"))
+                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace")) from None
                 time.sleep(0.2)
         yield
     finally:

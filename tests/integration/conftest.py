@@ -57,7 +57,7 @@ class ArchiveUnderTest:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run `strongroom --data <this archive> ARGS` as a user would, in a process of its own."""
-        result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data", str(self.data_dir), *args],
+        result = subprocess.run([sys.executable, "-m", "strongroom.commands.cli", "--data", str(self.data_dir), *args],
                                 env=self.env, capture_output=True, text=True, timeout=300)
         if check and result.returncode != 0:
             raise AssertionError(f"strongroom {' '.join(args)} failed ({result.returncode}):\n"
@@ -85,3 +85,8 @@ def local_archive(tmp_path_factory) -> ArchiveUnderTest:
         yield archive
     finally:
         archive.stop()
+
+
+# release_world (session-scoped) is shared by the release tests and the dark-stays-dark crawl: one
+# definition, found by both through this conftest.
+from tests.integration.release_world import release_world  # noqa: E402, F401

@@ -24,7 +24,7 @@ def handler(event, context):
             s3.head_object(Bucket=bucket, Key=f"router-probe-failures/{name}")
         except s3.exceptions.ClientError:
             s3.put_object(Bucket=bucket, Key=f"router-probe-failures/{name}", Body=b"failed once")
-            raise RuntimeError(f"probe fails once on {key}, as the test asked")
+            raise RuntimeError(f"probe fails once on {key}, as the test asked") from None
     seen = {
         "event": event,
         "context": {

@@ -10,10 +10,10 @@ import uuid
 import pytest
 
 from strongroom.adapters.s3 import S3BlobStore
-from strongroom.audit_commands import damage
+from strongroom.commands.audit import damage
 from strongroom.config import settings
 from strongroom.domain.ocfl.layout import object_root
-from strongroom.samples import JournalSpec, make_articles, make_package
+from strongroom.local.demo.samples import JournalSpec, make_articles, make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 
@@ -91,15 +91,16 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
 
 
 def test_a_node_offline_mid_poll_is_unavailable_not_damaged(local_archive, au, monkeypatch):
-    from strongroom import app, audit_commands
-    from strongroom.domain.audit import local_voter, run_poll
+    from strongroom.commands import audit as audit_commands
+    from strongroom.flows.audit import local_voter, run_poll
+    from strongroom.handlers import compose
     from strongroom.local import runtime, template
 
     for name, value in runtime.lambda_environment(runtime.connect(local_archive.data_dir), template.load()).items():
         monkeypatch.setenv(name, value)
-    app.s3_client.cache_clear()
-    app.dynamodb_client.cache_clear()
-    archive = app.archive()
+    compose.clients.s3.cache_clear()
+    compose.clients.dynamodb.cache_clear()
+    archive = compose.archive()
     target = "ap-east-1"  # voted after us-east-2, which triggers the outage
 
     def voter(region, store, au_, nonce, keys=None):
@@ -119,6 +120,6 @@ def test_a_node_offline_mid_poll_is_unavailable_not_damaged(local_archive, au, m
         assert "?" in next(line for line in out.splitlines() if line.startswith(au))
     finally:
         audit_commands.set_node_offline(local_archive.data_dir, target, False)
-        app.s3_client.cache_clear()
-        app.dynamodb_client.cache_clear()
+        compose.clients.s3.cache_clear()
+        compose.clients.dynamodb.cache_clear()
     local_archive.clients().s3.list_objects_v2(Bucket=NODE[target], MaxKeys=1)  # back online

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.config import IngestLimits
+from strongroom.domain.archive import IngestLimits
 from strongroom.domain.bag import validate_bag
 from strongroom.domain.problems import Rejected, errors, warnings
 from strongroom.domain.unpack import extract
 
-SUITE = Path(__file__).resolve().parents[2].parent / "shared" / "bagit-conformance-suite"
+SUITE = Path(__file__).resolve().parents[1] / "data" / "bagit-conformance-suite"  # vendored; see tests/data/README.md
 LIMITS = IngestLimits(max_package_bytes=1 << 30, max_files=10_000, max_expansion_ratio=200, max_path_bytes=1024,
                       au_lock_seconds=900)
 
@@ -98,7 +98,7 @@ def _problems(archive: Path, out: Path):
 
 def test_the_suite_is_there():
     assert SUITE.is_dir(), (
-        f"the BagIt conformance suite is missing: expected it at {SUITE} (next to the repository, in shared/). "
+        f"the BagIt conformance suite is missing: expected it at {SUITE} (vendored in tests/data/). "
         "Clone https://github.com/LibraryOfCongress/bagit-conformance-suite there."
     )
     assert len(_bags()) >= 50

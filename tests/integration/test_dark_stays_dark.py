@@ -14,7 +14,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
-from tests.integration.test_release_local import DepositedAu, ReleaseWorld, get, release_world  # noqa: F401
+from tests.integration.release_world import DepositedAu, ReleaseWorld, get
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 

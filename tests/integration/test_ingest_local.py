@@ -15,7 +15,7 @@ import pytest
 
 from strongroom.config import settings
 from strongroom.local import identities, runtime
-from strongroom.samples import JournalSpec, make_articles, make_package
+from strongroom.local.demo.samples import JournalSpec, make_articles, make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 

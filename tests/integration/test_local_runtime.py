@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 import pytest
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 
 
 def _cli(archive, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data", str(archive.data_dir), *args],
+    out = subprocess.run([sys.executable, "-m", "strongroom.commands.cli", "--data", str(archive.data_dir), *args],
                          env=archive.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -64,11 +64,11 @@ def test_template_reader_finds_the_ingest_function_and_its_s3_event():
 
 
 def test_schedule_expressions_and_the_s3_key_encoding():
-    start = datetime(2026, 1, 1, 10, 7, tzinfo=timezone.utc)
-    assert router.next_fire("rate(5 minutes)", start) == datetime(2026, 1, 1, 10, 12, tzinfo=timezone.utc)
-    assert router.next_fire("cron(0 3 * * ? *)", start) == datetime(2026, 1, 2, 3, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, 10, 7, tzinfo=UTC)
+    assert router.next_fire("rate(5 minutes)", start) == datetime(2026, 1, 1, 10, 12, tzinfo=UTC)
+    assert router.next_fire("cron(0 3 * * ? *)", start) == datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
     # 1 = Sunday in AWS cron; 2026-01-04 is a Sunday
-    assert router.next_fire("cron(30 2 ? * 1 *)", start) == datetime(2026, 1, 4, 2, 30, tzinfo=timezone.utc)
+    assert router.next_fire("cron(30 2 ? * 1 *)", start) == datetime(2026, 1, 4, 2, 30, tzinfo=UTC)
     ev = router.s3_event(bucket="b", key="incoming/a b+c/ü.zip", size=3, etag='"abc"', version_id="v1",
                          region="us-east-1", configuration_id="X")
     obj = ev["Records"][0]["s3"]["object"]

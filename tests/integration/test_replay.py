@@ -14,17 +14,17 @@ import sys
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from strongroom.local.demo.site import sample_titles
 from strongroom.render import render_release
-from strongroom.render.demo import sample_titles
 from strongroom.render.urls import SitePlan
 
 pytestmark = pytest.mark.integration
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 JOURNAL = "Lakeside Review {{ 7*7 }} of <Regional> History"
 
 
@@ -83,7 +83,7 @@ def test_replay_with_the_wayback_server(release):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace"))
+                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace")) from None
                 time.sleep(0.2)
         for coll, ts, url, expected, mime in targets(titles):
             with urllib.request.urlopen(f"{base}/{coll}/{ts}id_/{url}", timeout=10) as resp:

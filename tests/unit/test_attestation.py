@@ -10,11 +10,12 @@ import re
 import pytest
 
 from strongroom.config import settings
-from strongroom.domain import chaos, ocfl
-from strongroom.domain.audit import run_poll
+from strongroom.domain import ocfl
 from strongroom.domain.tally import root_hash
+from strongroom.flows.audit import run_poll
+from strongroom.local.demo import chaos
+from strongroom.local.demo.samples import JournalSpec, make_articles
 from strongroom.render import attestation
-from strongroom.samples import JournalSpec, make_articles
 from tests.audit_support import AUS, build_archive, clone, record_inventory_digests
 from tests.fakes import MemoryBlobStore
 
@@ -76,7 +77,7 @@ def test_every_stored_file_is_listed_by_both_digests_and_can_be_looked_up(publis
     inv = ocfl.Inventory.from_json(store.objects[f"{ocfl.object_root(AUS[0])}/inventory.json"])
     a = doc(public, f"attestation/{AUS[0]}.json")
     listed = {(d["sha256"], d["sha512"]) for d in a["digests"]}
-    for digest, paths in inv.manifest.items():
+    for _digest, paths in inv.manifest.items():
         data = store.objects[f"{ocfl.object_root(AUS[0])}/{paths[0]}"]
         pair = (hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest())
         assert pair in listed

@@ -14,9 +14,19 @@ import threading
 
 import pytest
 
-from strongroom.domain import chaos, ocfl
-from strongroom.domain.audit import run_poll
-from tests.audit_support import AUS, NOW, build_archive, clone, object_keys, record_inventory_digests, state
+from strongroom.domain import ocfl
+from strongroom.flows import ocfl_store
+from strongroom.flows.audit import run_poll
+from strongroom.local.demo import chaos
+from tests.audit_support import (
+    AUS,
+    NOW,
+    build_archive,
+    clone,
+    object_keys,
+    record_inventory_digests,
+    state,
+)
 from tests.fakes import MemoryBlobStore
 
 SEEDS = range(40)
@@ -190,7 +200,7 @@ def test_every_root_inventory_forged_is_restored_from_the_head_version_inventory
     assert sources == {("inventory.json", "v2/inventory.json"), ("inventory.json.sha512", "v2/inventory.json.sha512")}
     for ns, orig in zip(archive.nodes, base.nodes):
         assert ns.store.objects[f"{root}/inventory.json"] == orig.store.objects[f"{root}/inventory.json"]
-        assert ocfl.read_inventory(ns.store, au).head == "v2"
+        assert ocfl_store.read_inventory(ns.store, au).head == "v2"
 
 
 def test_forged_inventories_without_the_catalogs_witness_raise_the_alarm_and_touch_nothing(base):

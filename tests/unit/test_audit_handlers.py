@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from strongroom import app
 from strongroom.adapters.lambda_voter import LambdaVoter
-from strongroom.domain import chaos, ocfl
-from strongroom.handlers import audit, auditor
+from strongroom.domain import ocfl
+from strongroom.handlers import audit, auditor, compose
+from strongroom.local.demo import chaos
 from tests.audit_support import AUS, build_archive, clone, record_inventory_digests
 from tests.fakes import MemoryBlobStore
 
@@ -40,9 +40,9 @@ def base(tmp_path_factory):
 @pytest.fixture
 def wired(base, monkeypatch):
     archive, public = clone(base), MemoryBlobStore("public")
-    monkeypatch.setattr(app, "archive", lambda *a, **k: archive)
-    monkeypatch.setattr(app, "public_store", lambda *a, **k: public)
-    monkeypatch.setattr(app, "voter", lambda *a, **k: None)
+    monkeypatch.setattr(compose, "archive", lambda *a, **k: archive)
+    monkeypatch.setattr(compose, "public_store", lambda *a, **k: public)
+    monkeypatch.setattr(compose, "voter", lambda *a, **k: None)
     return archive, public
 
 
@@ -117,7 +117,7 @@ def test_unrepairable_is_counted_for_the_alarm(wired, capsys):
 def test_auditor_votes_on_its_own_node_only(base, monkeypatch):
     archive = clone(base)
     store = archive.nodes[3].store
-    monkeypatch.setattr(app, "auditor_store", lambda: store)
+    monkeypatch.setattr(compose, "auditor_store", lambda: store)
     monkeypatch.setenv("AWS_REGION", archive.nodes[3].node.region)
     nonce = "ab" * 32
     out = auditor.handler({"au": AUS[0], "nonce": nonce, "node": archive.nodes[3].node.region}, Context())
@@ -147,7 +147,7 @@ class FakeLambda:
         assert request["node"] == self.region
         # what the function in that region sees: its own bucket, its own region
         with self.serial, self.monkeypatch.context() as m:
-            m.setattr(app, "auditor_store", lambda: self.store)
+            m.setattr(compose, "auditor_store", lambda: self.store)
             m.setenv("AWS_REGION", self.region)
             body = auditor.handler(request, Context())
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
@@ -161,7 +161,7 @@ def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch)
     clients = {ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, fail=ns.node.region == broken)
                for ns in archive.nodes}
     voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__)
-    monkeypatch.setattr(app, "voter", lambda *a, **k: voter)
+    monkeypatch.setattr(compose, "voter", lambda *a, **k: voter)
 
     result = audit.handler({"aus": [AUS[0]]}, Context())
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from strongroom.domain.catalog import AuRecord
-from strongroom.domain.planner import jitter, next_poll_due, plan_polls
+from strongroom.domain.planner import plan_polls
+from strongroom.domain.schedule import jitter, next_poll_due
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def rec(au: str, bytes_: int = 10, updated: str = "2026-01-01T00:00:00+00:00", last_poll: str | None = None):

@@ -10,14 +10,30 @@ from collections import Counter
 
 import pytest
 
-from strongroom.domain import chaos, ocfl
+from strongroom.domain import ocfl
 from strongroom.domain.ocfl.inventory import sidecar
-from strongroom.domain.poll import Vote, new_nonce, vote
 from strongroom.domain.tally import (
-    DAMAGED, MISSING, OK, UNAVAILABLE, choose_reference, inventory_digest, root_hash, sidecar_bytes, tally,
+    DAMAGED,
+    MISSING,
+    OK,
+    UNAVAILABLE,
+    choose_reference,
+    inventory_digest,
+    root_hash,
+    sidecar_bytes,
+    tally,
 )
+from strongroom.domain.vote import Vote, new_nonce
+from strongroom.flows import ocfl_store
+from strongroom.flows.poll import vote
+from strongroom.local.demo import chaos
 from tests.audit_support import (
-    AU_ONE_VERSION, AU_TWO_VERSIONS, build_archive, clone, object_keys, record_inventory_digests,
+    AU_ONE_VERSION,
+    AU_TWO_VERSIONS,
+    build_archive,
+    clone,
+    object_keys,
+    record_inventory_digests,
 )
 from tests.fakes import MemoryBlobStore
 
@@ -154,7 +170,7 @@ def test_all_good_copies_agree_and_the_root_hash_is_recomputable(archive):
     assert not t.inconclusive and t.agreement == 12 and not t.bad_copies() and not t.extra
     assert all(s.status == OK for s in t.nodes.values())
     # an auditor's recomputation: sha512sum-style lines of the head state, sorted, sha256
-    inv = ocfl.read_inventory(archive.nodes[5].store, AU)
+    inv = ocfl_store.read_inventory(archive.nodes[5].store, AU)
     lines = []
     for path, digest in inv.logical_state().items():
         data = archive.nodes[5].store.objects[f"{ROOT}/{inv.content_path(digest)}"]
@@ -285,7 +301,7 @@ def test_all_twelve_copies_damaged_is_unrepairable(archive):
 
 def test_the_reference_choice():
     def v(node, sha, head="v2", files=None):
-        from strongroom.domain.poll import FileHash, InventoryVote
+        from strongroom.domain.vote import FileHash, InventoryVote
 
         committed = {f"{head}/inventory.json": FileHash("n", sha, 1)}
         return Vote(node=node, object_id="o", nonce="00", inventory=InventoryVote(sha, "n", head),
@@ -299,7 +315,7 @@ def test_the_reference_choice():
     split = [v(f"n{i}", "A") for i in range(6)] + [v(f"n{i}", "B") for i in range(6, 12)]
     assert choose_reference(split, None).sha512 is None
     # a majority at v3 whose v2/inventory.json is the recorded v2 inventory: a successor, it wins
-    from strongroom.domain.poll import FileHash
+    from strongroom.domain.vote import FileHash
 
     succ = {"v2/inventory.json": FileHash("n", "B", 1), "v3/inventory.json": FileHash("n", "C", 1)}
     votes = [v(f"n{i}", "C", "v3", succ) for i in range(7)] + [v(f"n{i}", "B") for i in range(7, 12)]

@@ -9,14 +9,29 @@ import random
 import pytest
 
 from strongroom.config import settings
-from strongroom.domain import chaos, ocfl, premis
-from strongroom.domain.audit import AuditBusy, run_poll
-from strongroom.domain.poll import new_nonce, vote
-from strongroom.domain.rebuild import rebuild_catalog
-from strongroom.domain.repair import RefusedOverwrite, _restore, great_circle_km, node_distances, repair
+from strongroom.domain import ocfl, premis
 from strongroom.domain.tally import OK, choose_reference, tally
+from strongroom.domain.vote import new_nonce
+from strongroom.flows import ocfl_store
+from strongroom.flows.audit import AuditBusy, run_poll
+from strongroom.flows.poll import vote
+from strongroom.flows.rebuild import rebuild_catalog
+from strongroom.flows.repair import (
+    RefusedOverwrite,
+    _restore,
+    great_circle_km,
+    node_distances,
+    repair,
+)
+from strongroom.local.demo import chaos
 from tests.audit_support import (
-    AU_TWO_VERSIONS, AUS, NOW, build_archive, clone, record_inventory_digests, state,
+    AU_TWO_VERSIONS,
+    AUS,
+    NOW,
+    build_archive,
+    clone,
+    record_inventory_digests,
+    state,
 )
 
 AU = AU_TWO_VERSIONS
@@ -229,8 +244,8 @@ def test_a_poll_records_events_logs_and_the_status_grid(archive):
     for i, ns in enumerate(archive.nodes):  # a poll log on every reachable node, readable as PREMIS
         if i == 4:
             continue
-        logs = [premis.from_jsonl(b) for b in ocfl.read_logs(ns.store, AU)]
-        poll_logs = [l for l in logs if any(e.type == "fixity check" for e in l)]
+        logs = [premis.from_jsonl(b) for b in ocfl_store.read_logs(ns.store, AU)]
+        poll_logs = [log for log in logs if any(e.type == "fixity check" for e in log)]
         assert len(poll_logs) == 1
         summary = [e for e in poll_logs[0] if "poll" in e.outcome_detail][0]
         assert summary.outcome_detail["poll"]["status"] == "repaired"

@@ -10,7 +10,14 @@ import pytest
 
 from strongroom.domain import bag as bag_module
 from strongroom.domain.au import AuId
-from strongroom.domain.bag import BagReport, PayloadFile, check_profile, issn_ok, profile, validate_bag
+from strongroom.domain.bag import (
+    BagReport,
+    PayloadFile,
+    check_profile,
+    issn_ok,
+    profile,
+    validate_bag,
+)
 
 AU = AuId("acme", "jphys", "2024")
 GOOD_INFO = {

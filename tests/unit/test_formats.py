@@ -11,7 +11,15 @@ from warcio.warcwriter import WARCWriter
 
 from strongroom.domain.describe import describe
 from strongroom.domain.formats import WarcError, count_warc_records, identify
-from strongroom.samples import PRESS, SOCIETY, make_articles, write_jats, write_pdf, write_png, write_warc
+from strongroom.local.demo.samples import (
+    PRESS,
+    SOCIETY,
+    make_articles,
+    write_jats,
+    write_pdf,
+    write_png,
+    write_warc,
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from strongroom.config import settings
 from strongroom.domain import ocfl
-from strongroom.domain.ingest import Archive, NodeStore, complete_pending, ingest_package
-from strongroom.domain.rebuild import rebuild_catalog
-from strongroom.samples import JournalSpec, make_articles, make_package
+from strongroom.flows import ocfl_store
+from strongroom.flows.ingest import Archive, NodeStore, complete_pending, ingest_package
+from strongroom.flows.rebuild import rebuild_catalog
+from strongroom.local.demo.samples import JournalSpec, make_articles, make_package
 from tests.fakes import MemoryBlobStore, MemoryCatalog
 
 AU = "acme/jbio/2024"
@@ -27,7 +28,8 @@ def archive(tmp_path) -> Archive:
         nodes=[NodeStore(n, MemoryBlobStore(n.bucket)) for n in cfg.nodes],
         catalog=MemoryCatalog(),
         limits=cfg.limits,
-        clock=lambda: datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc),
+        audit=cfg.audit,
+        clock=lambda: datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
         scratch=tmp_path,
         wait_for_lock=5,
     )
@@ -61,7 +63,7 @@ def test_a_valid_package_is_preserved_on_all_twelve_nodes(archive, tmp_path):
     root = ocfl.object_root(AU)
     node1 = archive.nodes[0].store
     for ns in archive.nodes:
-        inv = ocfl.read_inventory(ns.store, AU)
+        inv = ocfl_store.read_inventory(ns.store, AU)
         assert inv is not None and inv.head == "v1", ns.node.region
         # every content file is byte-identical to node 1's
         for key_ in (k for k in node1.objects if k.startswith(root + "/v1/content/")):
@@ -95,7 +97,7 @@ def test_the_same_event_twice_makes_one_version(archive, tmp_path):
     second = ingest_package(archive, key)
     assert first.status == "preserved"
     assert second.status == "gone"
-    assert ocfl.read_inventory(archive.nodes[0].store, AU).head == "v1"
+    assert ocfl_store.read_inventory(archive.nodes[0].store, AU).head == "v1"
 
 
 def test_the_same_package_pushed_twice_makes_one_version(archive, tmp_path):
@@ -103,7 +105,7 @@ def test_the_same_package_pushed_twice_makes_one_version(archive, tmp_path):
     ingest_package(archive, deposit(archive, path))
     again = ingest_package(archive, deposit(archive, path))
     assert again.status == "duplicate"
-    assert ocfl.read_inventory(archive.nodes[0].store, AU).head == "v1"
+    assert ocfl_store.read_inventory(archive.nodes[0].store, AU).head == "v1"
     assert receipt(archive, again)["status"] == "duplicate"
 
 
@@ -113,7 +115,7 @@ def test_a_later_package_adds_a_version_with_only_new_content(archive, tmp_path)
     before = set(node1.objects)
     out = ingest_package(archive, deposit(archive, package(tmp_path, "p2", seed=2)))
     assert out.status == "preserved" and out.version == "v2"
-    inv = ocfl.read_inventory(node1, AU)
+    inv = ocfl_store.read_inventory(node1, AU)
     state = inv.head_state_digests()
     assert any(p.startswith("p1") for p in state) and any(p.startswith("p2") for p in state)
     new_content = [k for k in set(node1.objects) - before if "/v2/content/" in k]
@@ -168,7 +170,7 @@ def test_an_unreachable_node_leaves_a_pending_copy_that_a_retry_completes(archiv
     tokyo.store.offline = False
     record = complete_pending(archive, AU)
     assert len(record.verified_regions()) == 12
-    assert ocfl.read_inventory(tokyo.store, AU).head == "v1"
+    assert ocfl_store.read_inventory(tokyo.store, AU).head == "v1"
 
 
 def test_the_catalog_rebuilt_from_one_node_gives_the_same_answers(archive, tmp_path):
@@ -195,5 +197,5 @@ def test_two_packages_for_one_au_at_once_are_serialised(archive, tmp_path):
     for t in threads:
         t.join()
     assert sorted(o.version for o in outcomes) == ["v1", "v2"]
-    state = ocfl.read_inventory(archive.nodes[0].store, AU).head_state_digests()
+    state = ocfl_store.read_inventory(archive.nodes[0].store, AU).head_state_digests()
     assert any(p.startswith("p1/") for p in state) and any(p.startswith("p2/") for p in state)

@@ -7,7 +7,7 @@ import pytest
 from moto import mock_aws
 
 from strongroom.config import settings
-from strongroom.domain.ingest import Outcome
+from strongroom.flows.ingest import Outcome
 
 
 def s3_event(key: str, version: str, sequencer: str) -> dict:
@@ -49,7 +49,7 @@ def handler_module(monkeypatch):
             return Outcome("preserved", key, report_key="receipts/x.json", au="acme/jbio/2024", version="v1", copies=12)
 
         monkeypatch.setattr(ingest, "ingest_package", fake_ingest)
-        monkeypatch.setattr(ingest.app, "archive", lambda: None)
+        monkeypatch.setattr(ingest.compose, "archive", lambda: None)
         ingest.persistence.client = boto3.client("dynamodb")
         yield ingest, calls
 

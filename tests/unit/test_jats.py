@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from strongroom.domain.jats import Article, JatsError, parse_jats
-from strongroom.samples import PRESS, SOCIETY, make_articles, write_jats
+from strongroom.local.demo.samples import PRESS, SOCIETY, make_articles, write_jats
 
 
 def parse(xml: str | bytes, name: str = "article.xml") -> Article:

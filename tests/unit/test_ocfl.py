@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import ocfl
 import pytest
@@ -15,31 +15,33 @@ from ocfl.layout_0003_hash_and_id_n_tuple import Layout_0003_Hash_And_Id_N_Tuple
 from strongroom.domain.ocfl import (
     FileDigest,
     Inventory,
-    InventoryDigestMismatch,
     InventoryError,
-    LogExists,
-    OcflWriter,
-    StorageRootConflict,
     User,
-    VersionConflict,
-    append_log,
     digest_stream,
     encapsulation_directory,
-    list_object_ids,
     object_root,
     plan_version,
-    read_inventory,
-    read_logs,
     sidecar,
     storage_path,
     storage_root_keys,
 )
 from strongroom.domain.ports import NotFound
+from strongroom.flows.ocfl_store import (
+    InventoryDigestMismatch,
+    LogExists,
+    OcflWriter,
+    StorageRootConflict,
+    VersionConflict,
+    append_log,
+    list_object_ids,
+    read_inventory,
+    read_logs,
+)
 from tests.fakes import MemoryBlobStore
 
 AU = "example-press/journal-of-examples/2024"
-WHEN = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
-LATER = datetime(2024, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+WHEN = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+LATER = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 ARCHIVIST = User("strongroom ingest", "mailto:ingest@strongroom.example")
 
 
@@ -415,7 +417,7 @@ def test_crash_at_every_put_keeps_the_previous_version_and_a_rerun_completes(pre
 
         # The re-run plans again (new timestamp, new message) from what the store says.
         again = read_inventory(s, AU)
-        plan, _ = write(s, files, again, datetime(2024, 7, 1, tzinfo=timezone.utc), message="re-run")
+        plan, _ = write(s, files, again, datetime(2024, 7, 1, tzinfo=UTC), message="re-run")
         assert read_inventory(s, AU) == plan.inventory
         assert plan.inventory.head_version.message == "re-run"
         ok, messages = validate(s, tmp_path, f"crash-{n}")

@@ -7,19 +7,19 @@ the two-person rule, who may call, 409s, 422s naming the field, idempotency, PRE
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from strongroom.config import settings
 from strongroom.domain.catalog import AuRecord
-from strongroom.domain.ingest import Archive
+from strongroom.flows.ingest import Archive
+from strongroom.flows.release import ReleaseService
 from strongroom.handlers import release_api
 from strongroom.local.api import rest_event
-from strongroom.releasing import ReleaseService
 from tests.fakes import MemoryBlobStore, MemoryCatalog
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
 CAROL = "arn:aws:iam::123456789012:user/carol"
@@ -41,9 +41,10 @@ def world(monkeypatch):
         catalog.put_au(AuRecord(au=au, head="v1", files=3, bytes=100))
     started: list[str] = []
     journal = MemoryBlobStore("ingest")
-    archive = Archive(ingest=journal, nodes=[], catalog=catalog, limits=settings().limits)
+    archive = Archive(ingest=journal, nodes=[], catalog=catalog, limits=settings().limits,
+                      audit=settings().audit)
     service = ReleaseService(archive, start=started.append, clock=lambda: NOW, journal=journal)
-    monkeypatch.setattr("strongroom.app.release_service", lambda: service)
+    monkeypatch.setattr("strongroom.handlers.compose.release_service", lambda: service)
     monkeypatch.setenv(release_api.ADMINS_ENV, f"{ALICE},{BOB},{CAROL}")
     return service, started
 

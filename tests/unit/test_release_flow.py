@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from strongroom.domain.release import BoardVote, Evidence, Proposal
-from strongroom.releasing import POINTER, PublishTarget, ReleaseService, read_pointer, run_release
-from tests.audit_support import AU_ONE_VERSION, AU_TWO_VERSIONS, build_archive, clone, state
+from strongroom.flows.release import (
+    POINTER,
+    PublishTarget,
+    ReleaseService,
+    read_pointer,
+    run_release,
+)
+from tests.audit_support import (
+    AU_ONE_VERSION,
+    AU_TWO_VERSIONS,
+    build_archive,
+    clone,
+    state,
+)
 from tests.fakes import MemoryBlobStore
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ALICE, BOB = "arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob"
 SITE, REPLAY = "http://127.0.0.1:9001", "http://127.0.0.1:9002"
 
@@ -161,7 +173,7 @@ def test_running_again_after_publication_changes_nothing(world):
 
 
 def test_decisions_survive_a_catalog_rebuild_through_the_journal(world):
-    from strongroom.releasing import restore_releases
+    from strongroom.flows.release import restore_releases
 
     rid = approved(world)
     run(world, rid)

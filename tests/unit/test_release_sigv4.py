@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,7 +38,7 @@ def test_tampered_body_is_403(verifier):
 
 @pytest.mark.parametrize("change", [
     lambda h: {**h, "Content-Type": "text/plain"},  # a signed header altered
-    lambda h: {**h, "X-Amz-Date": (datetime.now(timezone.utc) - timedelta(seconds=5)).strftime("%Y%m%dT%H%M%SZ")},
+    lambda h: {**h, "X-Amz-Date": (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y%m%dT%H%M%SZ")},
     lambda h: {**h, "Authorization": h["Authorization"][:-4] + "0000"},
 ])
 def test_tampered_headers_are_403(verifier, change):
@@ -83,7 +83,7 @@ def test_missing_date_is_401_and_an_old_one_403():
         v.verify("POST", URL, {k: v_ for k, v_ in headers.items() if k != "X-Amz-Date"}, BODY, "execute-api")
     assert e.value.status == 401
     later = SigV4Verifier(lambda: {"alice": ALICE}, REGION,
-                          clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=16))
+                          clock=lambda: datetime.now(UTC) + timedelta(minutes=16))
     with pytest.raises(AuthError) as e:
         later.verify("POST", URL, headers, BODY, "execute-api")
     assert e.value.status == 403 and "expired" in e.value.message

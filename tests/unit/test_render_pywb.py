@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import yaml
 
+from strongroom.local.demo.site import sample_titles
 from strongroom.render import render_release
-from strongroom.render.demo import sample_titles
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_collection_layout_config_and_banner(tmp_path):

@@ -7,7 +7,7 @@ import json
 import posixpath
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,12 +15,12 @@ from xml.etree import ElementTree
 
 import pytest
 
+from strongroom.local.demo.site import sample_titles
 from strongroom.render import ReleasedArticle, render_release
-from strongroom.render.demo import sample_titles
 from strongroom.render.kbart import COLUMNS
 from strongroom.render.urls import SitePlan
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://archive.example/released"
 REPLAY = "https://replay.archive.example"
 HOSTILE = '</script><script>alert("owned")</script> <b>Bold</b> & {{ 7*7 }} “quoted”'

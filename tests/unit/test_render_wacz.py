@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from strongroom.render.demo import sample_titles
+from strongroom.local.demo.site import sample_titles
 from strongroom.render.urls import SitePlan
 from strongroom.render.wacz import validate_wacz, write_wacz
 from strongroom.render.warc import write_title_warc
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

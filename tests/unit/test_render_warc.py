@@ -6,7 +6,7 @@ import gzip
 import io
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -14,13 +14,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp
 
+from strongroom.local.demo.site import sample_titles
 from strongroom.render.cdxj import write_cdxj
-from strongroom.render.demo import sample_titles
 from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile
 from strongroom.render.urls import SitePlan, url_key
 from strongroom.render.warc import FixityError, labelled_sha256, write_title_warc
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://archive.example/site"
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from strongroom.domain.au import SEGMENT
 from strongroom.domain.formats import count_warc_records, identify
-from strongroom.samples import (
+from strongroom.local.demo.samples import (
     PRESS,
-    JournalSpec,
     SOCIETY,
+    JournalSpec,
     issn_check_digit,
     make_articles,
     make_demo_packages,

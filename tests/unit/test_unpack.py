@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.config import IngestLimits
 from strongroom.domain import unpack
+from strongroom.domain.archive import IngestLimits
 from strongroom.domain.problems import Rejected
 from strongroom.domain.unpack import extract, inspect
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Collection
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from strongroom.domain.poll import Vote
+from strongroom.domain.vote import Vote
 
 
 class LambdaVoter:
-    """voter(region, store, au, nonce, keys=None) -> Vote, for strongroom.domain.audit.run_poll."""
+    """voter(region, store, au, nonce, keys=None) -> Vote, for strongroom.flows.audit.run_poll."""
 
     def __init__(self, function_name: str, regions: list[str], client_for: Callable[[str], object]):
         self.function_name, self.regions, self.client_for = function_name, list(regions), client_for

@@ -8,10 +8,12 @@ no bytes through this process.
 from __future__ import annotations
 
 import base64
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from strongroom.domain.ports import NotFound, StoredObject, Unavailable
 

@@ -30,7 +30,7 @@ class AuId:
         return str(self)
 
     @classmethod
-    def parse(cls, text: str) -> "AuId":
+    def parse(cls, text: str) -> AuId:
         parts = text.strip("/").split("/")
         if len(parts) != 3 or not all(SEGMENT.match(p) for p in parts):
             raise ValueError(
@@ -63,7 +63,7 @@ class PackageKey:
         return f"{area}/{self.au}/{self.package}{suffix}"
 
     @classmethod
-    def parse(cls, key: str) -> "PackageKey | list[Problem]":
+    def parse(cls, key: str) -> PackageKey | list[Problem]:
         """The package key, or the problems with it (a key outside the layout cannot be ingested)."""
         fix = (
             "put packages at incoming/<publisher>/<title>/<au>/<package>.zip (or .tar, .tar.gz), "

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Protocol
 
 from strongroom.domain.premis import PremisEvent
+from strongroom.domain.schedule import next_poll_due
 
 
 @dataclass
@@ -31,7 +33,7 @@ class AuRecord:
     packages: dict[str, int] = field(default_factory=dict)  # package file name -> JATS articles in it
     copies: dict[str, str] = field(default_factory=dict)  # node region -> version verified there
     updated: str = ""
-    # Audit (strongroom.domain.audit): when this AU was last polled and what the poll found,
+    # Audit (strongroom.flows.audit): when this AU was last polled and what the poll found,
     # {"agreement", "nodes": {region: ok|damaged|repaired|unavailable}, "root_hash", ...}.
     last_poll: str | None = None
     last_poll_result: dict = field(default_factory=dict)
@@ -55,16 +57,14 @@ class AuRecord:
         return [r for r in all_regions if r not in verified]
 
     def next_poll_due(self, interval_days: int, jitter_days: int):
-        """When this AU should next be polled (None: never polled, due now); see planner.next_poll_due."""
-        from strongroom.domain.planner import next_poll_due
-
+        """When this AU should next be polled (None: never polled, due now); see schedule.next_poll_due."""
         return next_poll_due(self.au, self.last_poll, interval_days, jitter_days)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AuRecord":
+    def from_dict(cls, d: dict) -> AuRecord:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 

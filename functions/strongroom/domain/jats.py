@@ -13,8 +13,9 @@ documents. Entity references that are left unexpanded are dropped from the text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from lxml import etree
 

@@ -8,45 +8,12 @@ AU, which is what every node reads in its own region during the poll.
 
 from __future__ import annotations
 
-import hashlib
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from strongroom.domain.catalog import AuRecord
-
-
-def jitter(au: str, jitter_days: float) -> timedelta:
-    """The AU's fixed offset in [-jitter_days, +jitter_days], from sha256 of its id (deterministic)."""
-    if jitter_days <= 0:
-        return timedelta(0)
-    fraction = int.from_bytes(hashlib.sha256(au.encode("utf-8")).digest()[:8], "big") / 2**64  # [0, 1)
-    return timedelta(days=(2 * fraction - 1) * jitter_days)
-
-
-def _parse(when: datetime | str | None) -> datetime | None:
-    if when is None or when == "":
-        return None
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"poll time {when!r} has no time zone; store times as UTC, e.g. 2026-01-01T00:00:00+00:00")
-    return when
-
-
-def next_poll_due(au: str, last_poll: datetime | str | None, interval_days: float,
-                  jitter_days: float) -> datetime | None:
-    """When the AU is next due: last poll + interval + its jitter; None when never polled (due now)."""
-    last = _parse(last_poll)
-    if last is None:
-        return None
-    return last + timedelta(days=interval_days) + jitter(au, jitter_days)
-
-
-def is_due(au: str, last_poll: datetime | str | None, now: datetime, interval_days: float,
-           jitter_days: float) -> bool:
-    due = next_poll_due(au, last_poll, interval_days, jitter_days)
-    return due is None or due <= now
+from strongroom.domain.schedule import is_due, parse_time
 
 
 def plan_polls(records: Sequence[AuRecord], last_polls: Mapping[str, datetime | str | None], now: datetime,
@@ -69,7 +36,7 @@ def plan_polls(records: Sequence[AuRecord], last_polls: Mapping[str, datetime | 
         last = last_polls[record.au] if record.au in last_polls else record.last_poll
         if is_due(record.au, last, now, interval_days, jitter_days):
             tie = rng.random() if rng is not None else 0.0
-            due.append((_parse(last) is not None, _negated(record.updated), tie, record.au, record))
+            due.append((parse_time(last) is not None, _negated(record.updated), tie, record.au, record))
     due.sort(key=lambda t: t[:4])
     planned: list[str] = []
     spent = 0
@@ -84,6 +51,6 @@ def plan_polls(records: Sequence[AuRecord], last_polls: Mapping[str, datetime | 
 def _negated(updated: str) -> float:
     """A sort key that puts later ISO timestamps first (and records without one last)."""
     try:
-        return -_parse(updated).astimezone(timezone.utc).timestamp()
+        return -parse_time(updated).astimezone(UTC).timestamp()
     except (ValueError, AttributeError):
         return float("inf")

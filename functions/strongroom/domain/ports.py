@@ -6,8 +6,9 @@ Adapters (strongroom.adapters) implement them over boto3; tests implement them i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class BlobStore(Protocol):
         """Every current object under prefix, in key order."""
         ...
 
-    def copy_from(self, source: "BlobStore", key: str, *, dest_key: str | None = None,
+    def copy_from(self, source: BlobStore, key: str, *, dest_key: str | None = None,
                   known: StoredObject | None = None) -> StoredObject:
         """Copy source's key here (server-side where the stores allow), keeping its checksums.
         `known` is the source's head when the caller has it already (one request saved per copy)."""

@@ -58,7 +58,7 @@ class PremisEvent:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PremisEvent":
+    def from_dict(cls, d: dict) -> PremisEvent:
         d = {k: v for k, v in d.items() if k != "type_uri"}
         return cls(**d)
 

@@ -2,7 +2,7 @@
 
 A release makes preserved AUs public. It is proposed by one admin with the evidence of a
 trigger event, approved by a *different* admin (two-person rule), then run by the release
-flow (strongroom.releasing): poll, render, publish. A legal takedown withdraws it.
+flow (strongroom.flows.release): poll, render, publish. A legal takedown withdraws it.
 
     proposed --approve (other admin)--> approved --run--> running --> published
                                                              |   \\--> refused (an AU is not healthy)
@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
-from typing import Iterable
 
 from strongroom.domain import premis
 
@@ -226,7 +226,7 @@ class Release:
         return json.loads(_json(asdict(self)))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Release":
+    def from_dict(cls, d: dict) -> Release:
         p = dict(d["proposal"])
         ev = dict(p["evidence"])
         board = dict(ev["board"])

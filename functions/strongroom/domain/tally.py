@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping
 
 from strongroom.domain.ocfl.inventory import INVENTORY, SIDECAR, Inventory
 from strongroom.domain.ocfl.layout import OBJECT_DECLARATION, OBJECT_DECLARATION_BODY
-from strongroom.domain.poll import Vote, expected_in_object
+from strongroom.domain.vote import Vote, expected_in_object
 
 OK, DAMAGED, MISSING, UNAVAILABLE = "ok", "damaged", "missing", "unavailable"
 
@@ -37,7 +37,7 @@ def inventory_digest(inventory_bytes: bytes) -> str:
 
 def root_hash(inventory: Inventory) -> str:
     """sha256 over the sorted lines '<sha512>  <logical path>\\n' of the head state (see module doc)."""
-    lines = sorted(f"{digest}  {path}\n".encode("utf-8") for path, digest in inventory.logical_state().items())
+    lines = sorted(f"{digest}  {path}\n".encode() for path, digest in inventory.logical_state().items())
     return hashlib.sha256(b"".join(lines)).hexdigest()
 
 

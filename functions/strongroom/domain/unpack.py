@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from strongroom.config import IngestLimits
+from strongroom.domain.archive import IngestLimits
 from strongroom.domain.problems import Problem, Rejected, errors
 
 ArchiveType = Literal["zip", "tar", "tar.gz"]

@@ -6,7 +6,7 @@ Event shapes (both JSON objects):
     {"aus": ["pub/title/au", ...]}  exactly these AUs, now
 
 After each poll the AU's public attestation is rewritten; the attestation index at the end.
-Votes are taken by each node's own auditor on AWS (app.voter()), in this process locally.
+Votes are taken by each node's own auditor on AWS (compose.voter()), in this process locally.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from strongroom import app
 from strongroom.config import settings
 from strongroom.domain.au import AuId
-from strongroom.domain.audit import PollReport, due_aus, poll_each
+from strongroom.flows.audit import PollReport, due_aus, poll_each
+from strongroom.handlers import compose
 from strongroom.render import attestation
 
 logger = Logger(service="strongroom-audit")
@@ -40,7 +40,7 @@ class AuditRequest:
     aus: tuple[str, ...] = ()  # empty: the planner chooses
 
     @classmethod
-    def parse(cls, event) -> "AuditRequest":
+    def parse(cls, event) -> AuditRequest:
         if event is None:
             return cls()
         if not isinstance(event, dict):
@@ -97,7 +97,7 @@ def add_metrics(m: Metrics, report: PollReport) -> None:
 @tracer.capture_lambda_handler
 def handler(event, context: LambdaContext) -> dict:
     request = AuditRequest.parse(event)
-    archive, public = app.archive(), app.public_store()
+    archive, public = compose.archive(), compose.public_store()
     regions = [n.region for n in settings().nodes]
     aus = list(request.aus) or due_aus(archive, archive.clock())
     result = AuditResult(planned=not request.aus)
@@ -114,7 +114,7 @@ def handler(event, context: LambdaContext) -> dict:
             att = attestation.publish_au(archive, public, report.au, regions)
             result.attestation += [att.json_key, att.html_key]
 
-    _, result.left = poll_each(archive, aus, voter=app.voter(), after_each=after_each,
+    _, result.left = poll_each(archive, aus, voter=compose.voter(), after_each=after_each,
                                keep_going=lambda: context.get_remaining_time_in_millis() > MARGIN_MS)
     if result.polls:
         result.attestation += attestation.publish_index(archive, public, regions)

@@ -15,9 +15,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from strongroom import app
 from strongroom.domain.au import AuId
-from strongroom.domain.poll import vote
+from strongroom.flows.poll import vote
+from strongroom.handlers import compose
 
 logger = Logger(service="strongroom-auditor")
 metrics = Metrics(namespace="strongroom", service="auditor")
@@ -32,7 +32,7 @@ class VoteRequest:
     keys: tuple[str, ...] | None
 
     @classmethod
-    def parse(cls, event: dict, here: str) -> "VoteRequest":
+    def parse(cls, event: dict, here: str) -> VoteRequest:
         try:
             au, nonce = str(AuId.parse(event["au"])), bytes.fromhex(event["nonce"])
         except (KeyError, TypeError, ValueError) as e:
@@ -49,7 +49,7 @@ class VoteRequest:
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
     request = VoteRequest.parse(event, os.environ.get("AWS_REGION", ""))
-    result = vote(app.auditor_store(), request.au, request.nonce, request.node, keys=request.keys)
+    result = vote(compose.auditor_store(), request.au, request.nonce, request.node, keys=request.keys)
     metrics.add_metric(name="BytesHashed", unit=MetricUnit.Bytes, value=result.bytes_read)
     metrics.add_metric(name="FilesHashed", unit=MetricUnit.Count, value=len(result.files))
     logger.info("voted", extra={"au": request.au, "files": len(result.files), "bytes": result.bytes_read,

@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from strongroom import app
 from strongroom.adapters.dynamodb import IDEMPOTENCY_PK
 from strongroom.config import settings
-from strongroom.domain.ingest import ingest_package
+from strongroom.flows.ingest import ingest_package
+from strongroom.handlers import compose
 
 logger = Logger(service="strongroom-ingest")
 metrics = Metrics(namespace="strongroom", service="ingest")
@@ -61,7 +61,7 @@ def parse(event: S3Event) -> list[PackageEvent]:
 
 @idempotent_function(data_keyword_argument="package", persistence_store=persistence, config=once)
 def ingest_once(package: dict) -> dict:
-    outcome = ingest_package(app.archive(), package["key"])
+    outcome = ingest_package(compose.archive(), package["key"])
     metrics.add_metric(name=f"Packages_{outcome.status}", unit=MetricUnit.Count, value=1)
     return asdict(IngestResult(outcome.key, outcome.status, outcome.au, outcome.version, outcome.report_key,
                                outcome.copies))

@@ -7,7 +7,7 @@
     POST /releases/{id}/withdraw     legal takedown: the content leaves site and replay
 
 Thin: pydantic models parse the request (422 naming the field), the caller is identified
-from requestContext.identity, and strongroom.releasing applies the rules. Who is an admin:
+from requestContext.identity, and strongroom.flows.release applies the rules. Who is an admin:
 the caller's IAM principal ARN (identity.userArn, which API Gateway fills only for a valid
 SigV4 signature) must be in STRONGROOM_ADMIN_ARNS; a publisher's or anyone else's
 credentials get 403. Every call is idempotent: release ids are derived from the proposal's
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from strongroom.domain import release as rules
 from strongroom.domain.release import BoardVote, Evidence, Proposal, ReleaseError
+from strongroom.handlers import compose as composition
 
 logger = Logger(service="strongroom-release-api")
 app = APIGatewayRestResolver(enable_validation=True)
@@ -48,7 +49,7 @@ class BoardIn(BaseModel):
     in_favour: int = Field(alias="for", ge=0, le=1000)
     against: int = Field(ge=0, le=1000)
     abstain: int = Field(0, ge=0, le=1000)
-    decided_on: Optional[date] = None
+    decided_on: date | None = None
 
 
 class EvidenceIn(BaseModel):
@@ -56,10 +57,10 @@ class EvidenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     board: BoardIn
-    unavailable_since: Optional[date] = Field(None, description="first day the content was unavailable")
-    unavailable_until: Optional[date] = Field(None, description="last day seen unavailable; omit if it still is")
-    ceased_on: Optional[date] = Field(None, description="when the publisher ceased publishing")
-    publisher_statement: Optional[str] = Field(None, max_length=20000,
+    unavailable_since: date | None = Field(None, description="first day the content was unavailable")
+    unavailable_until: date | None = Field(None, description="last day seen unavailable; omit if it still is")
+    ceased_on: date | None = Field(None, description="when the publisher ceased publishing")
+    publisher_statement: str | None = Field(None, max_length=20000,
                                                description="the publisher's statement (consent, or ceasing)")
 
 
@@ -67,8 +68,8 @@ class ProposalIn(BaseModel):
     """Release AUs, or every AU of a title, for a trigger event, under a Creative Commons license."""
 
     model_config = ConfigDict(extra="forbid")
-    aus: Optional[list[Annotated[str, Field(pattern=AU_PATTERN)]]] = Field(None, min_length=1, max_length=1000)
-    title: Optional[str] = Field(None, pattern=TITLE_PATTERN, description="publisher/title: every AU of it")
+    aus: list[Annotated[str, Field(pattern=AU_PATTERN)]] | None = Field(None, min_length=1, max_length=1000)
+    title: str | None = Field(None, pattern=TITLE_PATTERN, description="publisher/title: every AU of it")
     trigger: Literal["publisher-ceased", "unavailable-6-months", "publisher-consent"]
     evidence: EvidenceIn
     license: Literal[tuple(rules.LICENSES)] = rules.DEFAULT_LICENSE  # type: ignore[valid-type]
@@ -87,15 +88,15 @@ class ReleaseOut(BaseModel):
     proposal: dict
     proposed_by: str
     proposed_at: str
-    approved_by: Optional[str] = None
-    approved_at: Optional[str] = None
-    withdrawn_by: Optional[str] = None
-    withdrawn_at: Optional[str] = None
-    withdrawal_reason: Optional[str] = None
-    reason: Optional[str] = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+    withdrawn_by: str | None = None
+    withdrawn_at: str | None = None
+    withdrawal_reason: str | None = None
+    reason: str | None = None
     progress: dict = {}
-    render_id: Optional[str] = None
-    published_at: Optional[str] = None
+    render_id: str | None = None
+    published_at: str | None = None
     urls: dict = {}
 
 
@@ -105,7 +106,7 @@ class ReleaseList(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str
-    field: Optional[str] = None
+    field: str | None = None
     status: int
 
 
@@ -138,7 +139,6 @@ def caller() -> str:
 # --- routes --------------------------------------------------------------------------------
 
 def _service():
-    from strongroom import app as composition
 
     return composition.release_service()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from strongroom import app
-from strongroom.domain.audit import run_poll
-from strongroom.releasing import run_release
+from strongroom.flows.audit import run_poll
+from strongroom.flows.release import run_release
+from strongroom.handlers import compose
 
 logger = Logger(service="strongroom-release-worker")
 
@@ -20,13 +20,13 @@ logger = Logger(service="strongroom-release-worker")
 def handler(event: dict, context: LambdaContext) -> dict:
     release_id = event["release_id"]
     logger.info("running release", extra={"release": release_id})
-    cfg_journal = app.S3BlobStore(app.s3_client(), app.settings().ingest_bucket)
-    voter = app.voter()  # on AWS each node votes in its own region: only digests cross regions
+    cfg_journal = compose.S3BlobStore(compose.clients.s3(), compose.settings().ingest_bucket)
+    voter = compose.voter()  # on AWS each node votes in its own region: only digests cross regions
 
     def poll(archive, au):
         return run_poll(archive, au, voter=voter)
 
-    report = run_release(app.archive(), app.publish_target(), release_id, journal=cfg_journal, poll=poll)
+    report = run_release(compose.archive(), compose.publish_target(), release_id, journal=cfg_journal, poll=poll)
     r = report.release
     logger.info("release ran", extra={"release": r.id, "state": r.state, "render": report.render_id,
                                       "seconds": report.seconds})

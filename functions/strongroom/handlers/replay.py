@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from strongroom import app
-from strongroom.releasing import LARGE, POINTER
+from strongroom.flows.release import LARGE, POINTER
+from strongroom.handlers import compose
 
 ROOT = Path(os.environ.get("STRONGROOM_REPLAY_DIR", "/tmp/replay"))
 MAX_BODY = 5_500_000  # under Lambda's 6 MB response limit once base64-encoded headers are added
@@ -33,7 +33,7 @@ def _current():
     if time.monotonic() - _state["checked"] < TTL and _state["app"] is not None:
         return _state
     _state["checked"] = time.monotonic()
-    store = app.public_store()
+    store = compose.public_store()
     with store.open(POINTER) as fh:
         pointer = json.load(fh)
     if pointer["render_id"] != _state["render"]:

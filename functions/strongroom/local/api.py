@@ -14,7 +14,7 @@
     rest_event       the API Gateway REST proxy event (also used by the unit tests).
     call_api         a SigV4-signed request, as `strongroom release …` sends it.
 
-This is local tooling, so it may use botocore; handlers never do.
+Signing and checking signatures is botocore's, behind strongroom.adapters.sigv4.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from strongroom.adapters import sigv4
 from strongroom.local import identities as ids
 from strongroom.local.router import ACCOUNT
 
@@ -72,14 +73,10 @@ _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=(
 class SigV4Verifier:
     identities: Callable[[], dict[str, ids.Identity]]  # read again per request: keys may be added
     region: str
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def verify(self, method: str, url: str, headers: dict[str, str], body: bytes, service: str) -> ids.Identity:
         """The identity whose secret signed this request, or AuthError (401 unsigned, 403 otherwise)."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
         h = {k.lower(): v for k, v in headers.items()}
         auth = h.get("authorization")
         if not auth:
@@ -97,7 +94,7 @@ class SigV4Verifier:
         if not stamp:
             raise AuthError(401, "X-Amz-Date is missing: the signature must be dated")
         try:
-            when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
             raise AuthError(403, f"X-Amz-Date {stamp!r} is not YYYYMMDDTHHMMSSZ") from None
         if abs(self.clock() - when) > MAX_SKEW:
@@ -117,11 +114,8 @@ class SigV4Verifier:
             raise AuthError(403, f"signed headers {missing} are not in the request")
         if "x-amz-content-sha256" in names and h["x-amz-content-sha256"] != hashlib.sha256(body).hexdigest():
             raise AuthError(403, "X-Amz-Content-SHA256 does not match the body")
-        request = AWSRequest(method=method, url=url, data=body, headers={n: h[n] for n in names})
-        request.context["timestamp"] = stamp
-        signer = SigV4Auth(Credentials(who.access_key, who.secret_key), service, region)
-        canonical = signer.canonical_request(request)
-        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        expected = sigv4.expected_signature(method, url, body, {n: h[n] for n in names}, stamp,
+                                            who.access_key, who.secret_key, service, region)
         if not hmac.compare_digest(expected, signature):
             raise AuthError(403, "The request signature we calculated does not match the signature you provided. "
                                  "Check your AWS Secret Access Key and signing method.")
@@ -131,13 +125,9 @@ class SigV4Verifier:
 def sign(method: str, url: str, identity: ids.Identity, region: str, body: bytes = b"",
          headers: dict[str, str] | None = None, service: str = "execute-api") -> dict[str, str]:
     """Headers of a SigV4-signed request (what botocore's SigV4Auth adds)."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    SigV4Auth(Credentials(identity.access_key, identity.secret_key), service, region).add_auth(request)
-    return {"Host": urlsplit(url).netloc, **dict(request.headers.items())}  # the Host the signature covers
+    added = sigv4.signed_headers(method, url, identity.access_key, identity.secret_key, region, body,
+                                 headers, service)
+    return {"Host": urlsplit(url).netloc, **added}  # the Host the signature covers
 
 
 def call_api(base_url: str, method: str, path: str, identity: ids.Identity | None, region: str,
@@ -185,7 +175,7 @@ def rest_event(method: str, resource: str, path: str, *, path_parameters: dict |
             return {**rest_event(method, resource, path, path_parameters=path_parameters, query=query,
                                  headers=headers, body=None, identity=identity, stage=stage),
                     "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ident = {"cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
              "sourceIp": "127.0.0.1", "principalOrgId": None, "accessKey": None, "cognitoAuthenticationType": None,
              "cognitoAuthenticationProvider": None, "userArn": None, "userAgent": headers.get("User-Agent"),

@@ -28,13 +28,21 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote_plus
 
-from strongroom.local.template import ApiEvent, FunctionSpec, S3Event, ScheduleEvent, Template, TemplateError
+from strongroom.local.template import (
+    ApiEvent,
+    FunctionSpec,
+    S3Event,
+    ScheduleEvent,
+    Template,
+    TemplateError,
+)
 
 log = logging.getLogger("strongroom.local.router")
 
@@ -53,7 +61,7 @@ class LambdaContext:
         self.memory_limit_in_mb = fn.memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{fn.logical_id}"
-        self.log_stream_name = f"{datetime.now(timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self.identity = None
         self.client_context = None
         self._deadline = time.monotonic() + fn.timeout_s
@@ -63,7 +71,7 @@ class LambdaContext:
 
 
 def _iso_ms(when: datetime) -> str:
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -83,7 +91,7 @@ def s3_event(*, bucket: str, key: str, size: int, etag: str, version_id: str | N
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
-        "eventTime": _iso_ms(event_time or datetime.now(timezone.utc)),
+        "eventTime": _iso_ms(event_time or datetime.now(UTC)),
         "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": principal},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
@@ -154,7 +162,7 @@ class Cron:
     years: set | None
 
     @classmethod
-    def parse(cls, body: str) -> "Cron":
+    def parse(cls, body: str) -> Cron:
         fields = body.split()
         if len(fields) != 6:
             raise TemplateError(f"cron({body}) needs six fields: minutes hours day-of-month month day-of-week year")
@@ -165,11 +173,11 @@ class Cron:
     def next_after(self, after: datetime) -> datetime:
         """The first minute strictly after `after` (UTC) that matches; jumps by whole
         years, months, days and hours when a coarser field doesn't match."""
-        t = after.astimezone(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        t = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
         ok = lambda allowed, v: allowed is None or v in allowed  # noqa: E731
         for _ in range(200_000):
             if not ok(self.years, t.year):
-                t = datetime(t.year + 1, 1, 1, tzinfo=timezone.utc)
+                t = datetime(t.year + 1, 1, 1, tzinfo=UTC)
             elif not ok(self.months, t.month):
                 t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
             elif not (ok(self.days, t.day) and ok(self.weekdays, (t.weekday() + 1) % 7 + 1)):
@@ -196,7 +204,7 @@ def next_fire(expression: str, after: datetime) -> datetime | None:
         return Cron.parse(m.group(1)).next_after(after)
     m = re.fullmatch(r"at\((.*)\)", expression)
     if m:
-        when = datetime.fromisoformat(m.group(1)).replace(tzinfo=timezone.utc)
+        when = datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC)
         return when if when > after else None
     raise TemplateError(f"schedule expression {expression!r}: expected rate(...), cron(...) or at(...)")
 
@@ -278,7 +286,7 @@ class Router:
     def start(self) -> None:
         for fn, ev in self.s3_bindings:
             log.info("routing s3://%s/%s*%s -> %s (%s)", ev.bucket, ev.prefix, ev.suffix, fn.logical_id, fn.handler)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for fn, ev in self.schedules:
             if not ev.enabled:
                 log.info("schedule %s.%s is disabled in the template", fn.logical_id, ev.name)
@@ -383,7 +391,7 @@ class Router:
         when = next_fire(ev.expression, after)
         if when is None:
             return
-        delay = max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
         log.info("schedule %s.%s (%s) next fires at %s", fn.logical_id, ev.name, ev.expression, _iso_ms(when))
         self._at(delay, lambda: self._fire(fn, ev, when))
 

@@ -18,14 +18,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from strongroom.adapters import clients as aws_clients
 from strongroom.config import Settings, settings
+from strongroom.handlers import compose
 from strongroom.local import identities as ids
 from strongroom.local import template as tpl
 from strongroom.local.router import Router
+from strongroom.local.serve import Surfaces, release_environment
 from strongroom.local.servers import HOST, Moto, Ports, Weed, kill_pid, process_is
 
 log = logging.getLogger("strongroom.local")
@@ -104,16 +107,9 @@ class Clients(NamedTuple):
 
 def clients(endpoints: Endpoints, identity: str = ids.ARCHIVE) -> Clients:
     """boto3 S3 (path-style) and DynamoDB clients signed with `identity`'s keys."""
-    import boto3
-    from botocore.config import Config
-
     who = endpoints.credentials(identity)
-    session = boto3.session.Session(aws_access_key_id=who.access_key, aws_secret_access_key=who.secret_key,
-                                    region_name=endpoints.region)
-    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
-                    request_checksum_calculation="when_required", response_checksum_validation="when_required")
-    return Clients(session.client("s3", endpoint_url=endpoints.s3, config=config),
-                   session.client("dynamodb", endpoint_url=endpoints.dynamodb, config=config))
+    return Clients(*aws_clients.signed_as(who.access_key, who.secret_key, endpoints.region,
+                                          s3_endpoint=endpoints.s3, dynamodb_endpoint=endpoints.dynamodb))
 
 
 # --- setting the archive up --------------------------------------------------------------
@@ -180,17 +176,9 @@ def ensure_tables(dynamodb, template: tpl.Template) -> None:
 
 
 def rebuild_catalog() -> None:
-    """The catalog is derived from the buckets; moto forgets it on every start, so rebuild
-    it with strongroom.app.rebuild_catalog() when that exists."""
-    try:
-        from strongroom import app
-    except ImportError:
-        log.info("strongroom.app is not there yet: the catalog starts empty")
-        return
-    rebuild = getattr(app, "rebuild_catalog", None)
-    if rebuild is None:
-        log.info("strongroom.app has no rebuild_catalog() yet: the catalog starts empty")
-        return
+    """The catalog is derived from the buckets; moto forgets it on every start, so rebuild it."""
+
+    rebuild = compose.rebuild_catalog
     try:
         started = time.monotonic()
         rebuild()
@@ -215,7 +203,6 @@ def lambda_environment(endpoints: Endpoints, template: tpl.Template) -> dict[str
         "AWS_REGION": endpoints.region,
         "STRONGROOM_LOCAL_DATA": str(endpoints.data_dir),
     })
-    from strongroom.local.serve import release_environment
 
     env.update(release_environment(endpoints))  # admins, release worker, public URLs, Lambda endpoint
     return env
@@ -244,7 +231,7 @@ class LocalArchive:
         self.endpoints: Endpoints | None = None
 
     @classmethod
-    def start(cls, data_dir: Path, **kwargs) -> "LocalArchive":
+    def start(cls, data_dir: Path, **kwargs) -> LocalArchive:
         archive = cls(data_dir, **kwargs)
         archive._start()
         return archive
@@ -278,7 +265,6 @@ class LocalArchive:
                 rebuild_catalog()
                 self.router = Router(self.template, lambda: clients(self.endpoints).s3, region=self.region)
                 self.router.start()
-                from strongroom.local.serve import Surfaces
 
                 self.surfaces = Surfaces(self.router, self.endpoints, self.data_dir).start()  # API, site, replay
             self._write_state("ready")
@@ -292,7 +278,7 @@ class LocalArchive:
         doc = {
             "state": state,
             "pid": os.getpid(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "data_dir": str(self.data_dir),
             "region": self.region,
             "ports": self.ports.as_dict(),
@@ -389,7 +375,7 @@ def start_detached(data_dir: Path, *, env: dict[str, str] | None = None, timeout
     child_env = dict(os.environ if env is None else env)
     child_env[DETACHED_ENV] = "1"
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "--data", str(data_dir), "up"],
+        proc = subprocess.Popen([sys.executable, "-m", "strongroom.commands.cli", "--data", str(data_dir), "up"],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=child_env, start_new_session=True)
     deadline = time.monotonic() + timeout

@@ -25,10 +25,15 @@ import posixpath
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote, urlsplit
+
+from strongroom.adapters import clients as aws_clients
+from strongroom.flows.release import content_type
+from strongroom.local import identities as ids
+from strongroom.local.api import ApiServer, admin_arns
 
 log = logging.getLogger("strongroom.local.serve")
 
@@ -161,7 +166,6 @@ class SiteServer:
                     return False
 
             def _stream(self, key: str, render: str | None, status: int = 200) -> bool:
-                from strongroom.releasing import content_type
 
                 try:
                     obj = server.pointer.s3.get_object(Bucket=server.pointer.bucket, Key=key)
@@ -250,7 +254,7 @@ class ReplayApp:
 
 
 class ReplayServer:
-    """The replay process: `python -m strongroom.local.serve replay …`, a child of the runtime.
+    """The replay process: `python -m strongroom.local.replay_process …`, a child of the runtime.
 
     Why a process of its own: importing pywb monkey-patches the whole interpreter for gevent,
     which the runtime's threads (router, supervisor, API) must not suffer. Inside it pywb runs
@@ -270,7 +274,7 @@ class ReplayServer:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "strongroom.local.serve", "replay", "--bucket", self.bucket, "--port",
+                [sys.executable, "-m", "strongroom.local.replay_process", "--bucket", self.bucket, "--port",
                  str(self.port), "--host", self.host, "--work-dir", str(self.work_dir)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.info("replay (pywb, pid %s) on %s; log %s", self.proc.pid, self.url, log_path)
@@ -285,17 +289,15 @@ class ReplayServer:
 
 
 def replay_main(argv: list[str] | None = None) -> int:
-    """The replay process: gevent first (pywb expects it), then serve and follow the pointer."""
-    from gevent import monkey
-
-    monkey.patch_all()
+    """The replay process (started as strongroom.local.replay_process, which patches gevent first):
+    serve and follow the pointer."""
     import argparse
     import os
 
     import gevent
     from gevent.pywsgi import WSGIServer
 
-    p = argparse.ArgumentParser(prog="strongroom.local.serve replay")
+    p = argparse.ArgumentParser(prog="strongroom.local.replay_process")
     p.add_argument("--bucket", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")
@@ -305,10 +307,7 @@ def replay_main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s replay: %(message)s")
 
     def s3():
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+        return aws_clients.s3()
 
     app = ReplayApp(Pointer(s3, args.bucket), args.work_dir)
     parent = os.getppid()
@@ -356,17 +355,16 @@ class Surfaces:
     Lambda Invoke endpoint), the released site and the replay. Started by the runtime."""
 
     def __init__(self, router, endpoints, data_dir: Path):
-        from strongroom.local import identities as ids
-        from strongroom.local.api import ApiServer
-        from strongroom.local.runtime import clients
 
         ports = endpoints.ports
         self.api = ApiServer(router, lambda: ids.load(data_dir), endpoints.region, ports["api"])
-        pointer = Pointer(lambda: clients(endpoints).s3, endpoints.public_bucket)
+        archive = endpoints.credentials(ids.ARCHIVE)
+        pointer = Pointer(lambda: aws_clients.signed_as(archive.access_key, archive.secret_key, endpoints.region,
+                                                        s3_endpoint=endpoints.s3)[0], endpoints.public_bucket)
         self.site = SiteServer(pointer, ports["site"])
         self.replay = ReplayServer(endpoints.public_bucket, ports["replay"], Path(data_dir) / "replay")
 
-    def start(self) -> "Surfaces":
+    def start(self) -> Surfaces:
         for s in (self.api, self.site, self.replay):
             s.start()
         return self
@@ -381,7 +379,6 @@ class Surfaces:
 
 def release_environment(endpoints) -> dict[str, str]:
     """What the release functions read locally (on AWS the template sets these names)."""
-    from strongroom.local.api import admin_arns
 
     host = "127.0.0.1"
     ports = endpoints.ports
@@ -393,10 +390,3 @@ def release_environment(endpoints) -> dict[str, str]:
         "STRONGROOM_REPLAY_URL": f"http://{host}:{ports['replay']}",
     }
 
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] != ["replay"]:
-        raise SystemExit("usage: python -m strongroom.local.serve replay --bucket B --port P --work-dir DIR")
-    raise SystemExit(replay_main(sys.argv[2:]))

@@ -59,7 +59,7 @@ class Ports:
         return asdict(self)
 
     @classmethod
-    def configured(cls) -> "Ports":
+    def configured(cls) -> Ports:
         """strongroom.toml's [local] ports, or five consecutive ports from
         STRONGROOM_LOCAL_PORTS=<base> (s3, dynamodb, api, site, replay)."""
         base = os.environ.get(PORTS_ENV)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -227,8 +228,8 @@ class _Reader:
         handler = props.get("Handler", glob.get("Handler"))
         if not isinstance(handler, str) or "." not in handler:
             raise TemplateError(f"{logical_id}: Handler must be 'module.function', got {handler!r}")
-        variables = dict(((glob.get("Environment") or {}).get("Variables") or {}))
-        variables.update(((props.get("Environment") or {}).get("Variables") or {}))
+        variables = dict((glob.get("Environment") or {}).get("Variables") or {})
+        variables.update((props.get("Environment") or {}).get("Variables") or {})
         events = tuple(self.event(logical_id, name, spec)
                        for name, spec in (props.get("Events") or {}).items())
         return FunctionSpec(

@@ -4,7 +4,12 @@ Pure: it reads files only through the ``open()`` callables it is given and write
 into the output directory. The release flow wires it to the buckets.
 """
 
-from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile, ReleasedTitle
+from strongroom.render.model import (
+    ReleasedArticle,
+    ReleasedAu,
+    ReleasedFile,
+    ReleasedTitle,
+)
 from strongroom.render.release import RenderReport, render_release
 
 __all__ = ["ReleasedArticle", "ReleasedAu", "ReleasedFile", "ReleasedTitle", "RenderReport", "render_release"]

@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from markupsafe import Markup
 
 from strongroom.domain.catalog import AuRecord
-from strongroom.domain.ocfl.inventory import FIXITY_ALGORITHM, INVENTORY, Inventory, InventoryError
+from strongroom.domain.ocfl.inventory import (
+    FIXITY_ALGORITHM,
+    INVENTORY,
+    Inventory,
+    InventoryError,
+)
 from strongroom.domain.ocfl.layout import object_root
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.tally import inventory_digest
@@ -130,7 +135,7 @@ def attest(record: AuRecord, inventory: Inventory | None, regions: list[str], no
         nodes=len(regions), agreement=int(poll.get("agreement", 0)), node_status=node_status,
         root_hash=poll.get("root_hash"),
         inventory_sha512=record.inventory_sha512.get(poll.get("head") or record.head),
-        generated=now.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        generated=now.astimezone(UTC).isoformat(timespec="seconds"),
         digests=file_digests(inventory) if inventory is not None else [],
     )
 
@@ -161,7 +166,7 @@ def render_au(att: AuAttestation) -> dict[str, bytes]:
 
 def render_index(atts: Iterable[AuAttestation], now: datetime, site_name: str = "strongroom") -> dict[str, bytes]:
     atts = sorted(atts, key=lambda a: a.au)
-    generated = now.astimezone(timezone.utc).isoformat(timespec="seconds")
+    generated = now.astimezone(UTC).isoformat(timespec="seconds")
     doc = {"archive": site_name, "generated": generated, "root_hash_recipe": ROOT_HASH_RECIPE,
            "digests_note": DIGESTS_NOTE, "lookup": "digests/<sha256|sha512>/<lower-case hex>.json",
            "aus": [a.summary() for a in atts]}

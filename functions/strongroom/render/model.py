@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import BinaryIO, Callable, Literal
+from typing import BinaryIO, Literal
 
 from strongroom.domain.au import SEGMENT, AuId
 from strongroom.domain.jats import Article

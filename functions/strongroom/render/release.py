@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from strongroom.render import cdxj, kbart, pywb, search, site, wacz, warc
-from strongroom.render.model import ReleasedAu, ReleasedArticle, ReleasedTitle
+from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedTitle
 from strongroom.render.urls import SitePlan, file_site_path, wacz_site_path
 
 PARTS = ("files", "warc", "cdxj", "pywb", "wacz", "site", "search")

@@ -19,7 +19,14 @@ from xml.sax.saxutils import escape as xml_escape
 from strongroom.domain.jats import Article, Author
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
 from strongroom.render.templating import environment, templates_dir
-from strongroom.render.urls import ArticlePlace, SitePlan, au_dir, file_site_path, relative, title_dir
+from strongroom.render.urls import (
+    ArticlePlace,
+    SitePlan,
+    au_dir,
+    file_site_path,
+    relative,
+    title_dir,
+)
 from strongroom.render.warc import CHUNK, Capture, TitleWarc, VerifyingReader
 
 SITE_NAME = "strongroom"

@@ -22,7 +22,13 @@ from urllib.parse import quote, urlsplit
 
 import surt
 
-from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile, ReleasedTitle, slug
+from strongroom.render.model import (
+    ReleasedArticle,
+    ReleasedAu,
+    ReleasedFile,
+    ReleasedTitle,
+    slug,
+)
 
 RESERVED = {"files", "articles"}
 

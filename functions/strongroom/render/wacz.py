@@ -22,7 +22,7 @@ import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from warcio.timeutils import timestamp_to_iso_date
@@ -73,7 +73,9 @@ def description(title: ReleasedTitle) -> str:
 
 def write_wacz(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc, dest: Path, *, now: datetime) -> WaczResult:
     """Package the title's WARC as dest (a .wacz), with pages and the license in its datapackage."""
-    from wacz.main import main as wacz_main  # heavy import (frictionless); only when a WACZ is made
+    from wacz.main import (
+        main as wacz_main,  # heavy import (frictionless); only when a WACZ is made
+    )
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     pages = page_list(title, plan, warc)
@@ -115,9 +117,9 @@ def _with_license(src: Path, dest: Path, title: ReleasedTitle, now: datetime) ->
             with zin.open(info) as r, zout.open(copy, "w", force_zip64=info.file_size > 0x7FFFFFFF) as w:
                 shutil.copyfileobj(r, w, CHUNK)
         package["licenses"] = [{"name": title.license_id, "path": title.license_url, "title": title.license_name}]
-        package["created"] = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        package["created"] = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
-        stamp = now.astimezone(timezone.utc).timetuple()[:6]
+        stamp = now.astimezone(UTC).timetuple()[:6]
         info = zipfile.ZipInfo(DATAPACKAGE, stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
         zout.writestr(info, body)

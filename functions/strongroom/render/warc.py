@@ -21,17 +21,21 @@ the write fails if it does not match the inventory's sha256 (a stored checksum p
 from __future__ import annotations
 
 import base64
-import io
 import hashlib
+import io
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.timeutils import datetime_to_iso_date, datetime_to_timestamp, iso_date_to_timestamp
+from warcio.timeutils import (
+    datetime_to_iso_date,
+    datetime_to_timestamp,
+    iso_date_to_timestamp,
+)
 from warcio.warcwriter import WARCWriter
 
 import strongroom
@@ -148,7 +152,7 @@ def _copy_span(src: BinaryIO, dst: BinaryIO, length: int) -> None:
     while length > 0:
         chunk = src.read(min(CHUNK, length))
         if not chunk:
-            raise IOError("the WARC ended inside a record it had when it was scanned")
+            raise OSError("the WARC ended inside a record it had when it was scanned")
         dst.write(chunk)
         length -= len(chunk)
 
@@ -202,8 +206,8 @@ def _fields(pairs: list[tuple[str, str]]) -> bytes:
 
 def deposit_time(title: ReleasedTitle, au: ReleasedAu) -> datetime:
     """When an AU's deposited files are said to be captured: its deposit, else the release day."""
-    when = au.deposited or datetime.combine(title.release_date, time(0), tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = au.deposited or datetime.combine(title.release_date, time(0), tzinfo=UTC)
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def warcinfo_fields(title: ReleasedTitle, filename: str) -> list[tuple[str, str]]:
@@ -261,7 +265,7 @@ def _write(title: ReleasedTitle, plan: SitePlan, partial: Path, filename: str, s
             "", "warcinfo", payload=io.BytesIO(info), length=len(info), warc_content_type="application/warc-fields",
             warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", title.publisher_id, title.title_id,
                                                             title.release_date.isoformat()),
-                               "WARC-Date": datetime_to_iso_date(now.astimezone(timezone.utc)),
+                               "WARC-Date": datetime_to_iso_date(now.astimezone(UTC)),
                                "WARC-Filename": filename}))
         result.records += 1
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import BinaryIO, Mapping
+from datetime import UTC, datetime
+from typing import BinaryIO
 
 INVENTORY_TYPE = "https://ocfl.io/1.1/spec/#inventory"
 DIGEST_ALGORITHM = "sha512"
@@ -139,7 +140,7 @@ class Inventory:
         return (json.dumps(out, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Inventory":
+    def from_json(cls, data: bytes) -> Inventory:
         """Parse and check the parts we rely on; anything else odd is left for an OCFL validator."""
         try:
             raw = json.loads(data)
@@ -259,7 +260,7 @@ def format_created(created: datetime | str) -> str:
         return created
     if created.tzinfo is None:
         raise InventoryError("created has no time zone; pass datetime.now(timezone.utc)")
-    c = created.astimezone(timezone.utc)
+    c = created.astimezone(UTC)
     frac = f".{c.microsecond:06d}" if c.microsecond else ""
     return c.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
 

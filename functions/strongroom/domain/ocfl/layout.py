@@ -17,6 +17,7 @@ ROOT_DECLARATION_BODY = b"ocfl_1.1\n"
 OBJECT_DECLARATION = "0=ocfl_object_1.1"
 OBJECT_DECLARATION_BODY = b"ocfl_object_1.1\n"
 LAYOUT_FILE = "ocfl_layout.json"
+LOGS = "logs"  # each object's logs/ directory (OCFL 1.1 section 3.1)
 LAYOUT_EXTENSION = "0003-hash-and-id-n-tuple-storage-layout"
 LAYOUT_CONFIG_KEY = f"extensions/{LAYOUT_EXTENSION}/config.json"
 README_KEY = "strongroom-storage-root.md"

@@ -1,0 +1,142 @@
+"""One node's vote in a poll: what its bytes hash to under a fresh nonce, computed where they live.
+
+As in LOCKSS, a node proves it still holds the bytes by hashing them with a nonce it could
+not have known in advance: H(nonce || bytes) = sha256(nonce, then the bytes). A stored
+checksum proves nothing; a nonce hash cannot be replayed. In the same single read of each
+file the node also computes the sha512 that OCFL inventories use, so the tally can judge
+each copy against the inventory and against the other nodes. Only these digests leave the
+node's region (on AWS, vote runs in a per-region Lambda).
+
+The vote hashes every file under the object root except logs/, not only the files its own
+inventory names: that inventory may itself be damaged, rolled back or tampered with, and a
+vote that trusted it would hide the very files the tally must judge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+
+from strongroom.domain.ocfl.inventory import (
+    INVENTORY,
+    SIDECAR,
+    Inventory,
+    InventoryError,
+    sidecar_digest,
+)
+from strongroom.domain.ocfl.layout import LOGS, object_root
+from strongroom.domain.ports import BlobStore, NotFound, Unavailable
+from strongroom.domain.vote import FileHash, InventoryVote, Vote, expected_in_object
+
+CHUNK = 1 << 20
+INVENTORY_LIMIT = 256 << 20  # a root inventory larger than this is not parsed (it is still hashed)
+
+
+class _Counting:
+    """Counts the requests a vote makes, so the report says what a poll cost each node."""
+
+    def __init__(self, store: BlobStore):
+        self.store, self.requests = store, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.store, name)
+        if callable(attr):
+            def call(*a, **kw):
+                self.requests += 1
+                return attr(*a, **kw)
+            return call
+        return attr
+
+
+def hash_file(store: BlobStore, key: str, nonce: bytes, version_id: str | None = None,
+              keep_prefix: int = 0) -> tuple[FileHash, bytes]:
+    """One read of one object: its nonce hash, sha512 and size, in bounded memory.
+
+    keep_prefix > 0 also returns up to that many first bytes (the vote parses the root
+    inventory from them, so the inventory is read once, like any other file).
+    """
+    nonce_h, h512, size, kept = hashlib.sha256(nonce), hashlib.sha512(), 0, bytearray()
+    with store.open(key, version_id=version_id) if version_id is not None else store.open(key) as f:
+        while chunk := f.read(CHUNK):
+            nonce_h.update(chunk)
+            h512.update(chunk)
+            size += len(chunk)
+            if len(kept) < keep_prefix:
+                kept += chunk[:keep_prefix - len(kept)]
+    return FileHash(nonce_h.hexdigest(), h512.hexdigest(), size, version_id), bytes(kept)
+
+
+def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,
+         keys: Collection[str] | None = None) -> Vote:
+    """Hash one node's copy of one object with the poll's nonce: one read pass per file.
+
+    keys (relative to the object root) limits the vote to those files (a confirmation poll
+    after a repair); by default every file under the object root but logs/ is hashed.
+    An unreachable node votes unavailable=True (never 'damaged'): the poll retries it later.
+    """
+    if len(nonce) < 16:
+        raise ValueError("a poll nonce needs at least 128 bits; use new_nonce()")
+    counted = _Counting(store)
+    result = Vote(node=node, object_id=object_id, nonce=nonce.hex())
+    root = object_root(object_id)
+    try:
+        _vote(counted, root, nonce, result, keys)
+    except Unavailable as e:
+        return Vote(node=node, object_id=object_id, nonce=nonce.hex(), unavailable=True,
+                    errors=[f"{getattr(store, 'name', node)} unavailable: {e}; the poll will ask again"],
+                    requests=counted.requests, bytes_read=result.bytes_read)
+    result.requests = counted.requests
+    return result
+
+
+def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collection[str] | None) -> None:
+    listed = {o.key[len(root) + 1:]: o for o in store.list(f"{root}/")}
+    wanted = [k for k in listed if not k.startswith(f"{LOGS}/")] if keys is None else list(keys)
+    inventory_bytes, declared = b"", None
+    for rel in sorted(wanted):
+        obj = listed.get(rel)
+        if obj is None:
+            result.missing.append(rel)
+            continue
+        version_id = obj.version_id
+        if version_id is None:  # some stores list without versions: pin the read to the version headed
+            info = store.head(obj.key)
+            if info is None:
+                result.missing.append(rel)
+                continue
+            version_id = info.version_id
+        try:
+            fh, prefix = hash_file(store, obj.key, nonce, version_id,
+                                   keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0)
+        except NotFound:  # deleted between listing and reading
+            result.missing.append(rel)
+            continue
+        result.files[rel] = fh
+        result.bytes_read += fh.size
+        if rel == INVENTORY:
+            inventory_bytes = prefix if fh.size <= INVENTORY_LIMIT else b""
+        elif rel == SIDECAR:
+            try:
+                declared = sidecar_digest(prefix)
+            except InventoryError as e:
+                result.errors.append(f"{SIDECAR}: {e}")
+
+    if INVENTORY in result.files:
+        fh = result.files[INVENTORY]
+        inv = InventoryVote(sha512=fh.sha512, nonce_hash=fh.nonce_hash, sidecar_sha512=declared,
+                            consistent=declared == fh.sha512)
+        named: set[str] | None = None
+        try:
+            parsed = Inventory.from_json(inventory_bytes)
+            if parsed.id != result.object_id:
+                raise InventoryError(f"it names object {parsed.id!r}")
+            inv.head = parsed.head
+            named = {cp for cps in parsed.manifest.values() for cp in cps}
+        except InventoryError as e:
+            result.errors.append(f"{INVENTORY} is not a usable inventory of {result.object_id}: {e}")
+        result.inventory = inv
+        if named is not None and keys is None:
+            result.missing += sorted(named - set(listed))
+            result.extra = sorted(k for k in listed if k not in named and not expected_in_object(k))
+    elif keys is None and listed:
+        result.errors.append(f"{INVENTORY} is missing: this copy cannot say what it should hold")

@@ -1,0 +1,501 @@
+"""Releases, end to end: the API's operations over the catalog, and the flow that publishes.
+
+    ReleaseService   propose / approve / withdraw / get / list: the rules of
+                     strongroom.domain.release applied and recorded (catalog item, PREMIS
+                     events, a journal copy), then the worker started
+    run_release      the flow after approval: poll every AU now, refuse an unhealthy one,
+                     else publish
+    publish          make the public bucket show exactly the published releases: read each
+                     released AU from a healthy node (OCFL head state), render every released
+                     title into a scratch dir, upload under releases/<render-id>/, write the
+                     pointer current.json LAST, then delete every other render
+
+Why a pointer: the public surfaces (local servers; CloudFront's origin path on AWS) resolve
+current.json, so a half-uploaded render is never visible and a switch is one small PUT.
+Why re-render everything: the home page, KBART, sitemap and search list what they are given,
+so a withdrawal is simply a render without the withdrawn AUs. Every step can be re-run: a
+crashed flow is run again (by Lambda's retry or a second approve) and finishes the job;
+nothing on any node is ever written.
+
+Nothing here imports boto3: the stores, the catalog and the way to start the worker are
+injected (strongroom.handlers.compose wires the real ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import posixpath
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from strongroom.domain import release as rules
+from strongroom.domain.catalog import StaleWrite
+from strongroom.domain.formats import HEAD_BYTES, JATS, identify_head
+from strongroom.domain.jats import JatsError, parse_jats
+from strongroom.domain.ocfl import object_key
+from strongroom.domain.ports import BlobStore, NotFound, Unavailable
+from strongroom.domain.release import Proposal, Release, ReleaseError
+from strongroom.flows.audit import run_poll
+from strongroom.flows.ingest import Archive, NodeStore
+from strongroom.flows.ocfl_store import read_inventory
+from strongroom.render import render_release
+from strongroom.render.model import (
+    ReleasedArticle,
+    ReleasedAu,
+    ReleasedFile,
+    ReleasedTitle,
+)
+from strongroom.render.urls import SitePlan, file_site_path
+
+log = logging.getLogger(__name__)
+
+POINTER = "current.json"  # the public bucket's one mutable object: which render is live
+RENDERS = "releases/"  # releases/<render-id>/site/..., releases/<render-id>/replay/...
+JOURNAL = "releases/"  # in the (private) ingest bucket: every release decision, as JSON
+PUBLISH_LOCK = "release:publish"
+HEALTHY = ("ok", "repaired")
+LARGE = "large.json"  # replay/large.json: archive URL -> site path of files too big for a Lambda answer
+LARGE_BYTES = 5_000_000
+NOT_FOUND_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
+                  "<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed "
+                  "on the <a href=\"/\">home page</a>.</p></body></html>\n")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the API's operations -------------------------------------------------------------------
+
+@dataclass
+class ReleaseService:
+    """What the API handler calls. `start(release_id)` hands the release to the flow
+    (an asynchronous invocation of the worker on AWS; the local Lambda endpoint locally)."""
+
+    archive: Archive
+    start: Callable[[str], None]
+    clock: Callable[[], datetime] = utcnow
+    journal: BlobStore | None = None  # the ingest bucket: a durable copy of each decision
+
+    def _load(self, release_id: str) -> Release:
+        doc = self.archive.catalog.get_release(release_id)
+        if doc is None:
+            raise ReleaseError(404, f"no release {release_id!r}; `strongroom release list` shows them", "id")
+        return Release.from_dict(doc)
+
+    def _save(self, r: Release, step: str | None) -> Release:
+        stored = replace(r, revision=r.revision + 1)
+        self.archive.catalog.put_release(stored.as_dict(), r.revision)
+        if step:
+            self.archive.catalog.add_events(rules.decision_events(stored, step))
+        write_journal(self.journal, stored)
+        return stored
+
+    def releases(self) -> list[Release]:
+        return [Release.from_dict(d) for d in self.archive.catalog.list_releases()]
+
+    def get(self, release_id: str) -> Release:
+        return self._load(release_id)
+
+    def propose(self, proposal: Proposal, actor: str) -> tuple[Release, bool]:
+        known = [a.au for a in self.archive.catalog.list_aus()]
+        r, created = rules.propose(proposal, actor, self.clock(), known, self.releases())
+        if not created:
+            return r, False
+        try:
+            return self._save(r, "proposed"), True
+        except StaleWrite:  # the same proposal, at the same moment: answer as for a repeat
+            return rules.propose(proposal, actor, self.clock(), known, self.releases())
+
+    def approve(self, release_id: str, actor: str) -> tuple[Release, bool]:
+        r = self._load(release_id)
+        approved, changed = rules.approve(r, actor, self.clock())
+        if changed:
+            try:
+                approved = self._save(approved, "approved")
+            except StaleWrite:
+                return self.approve(release_id, actor)
+        if rules.can_run(approved) and approved.state != rules.RUNNING:
+            self.start(approved.id)  # again on a repeated approve: a failed run is resumed
+        return approved, changed
+
+    def withdraw(self, release_id: str, actor: str, reason: str) -> tuple[Release, bool]:
+        r = self._load(release_id)
+        withdrawn, changed = rules.withdraw(r, actor, reason, self.clock())
+        if changed:
+            try:
+                withdrawn = self._save(withdrawn, "withdrawn")
+            except StaleWrite:
+                return self.withdraw(release_id, actor, reason)
+        if withdrawn.progress.get("step") != "withdrawn":
+            self.start(withdrawn.id)  # the flow re-renders without it and switches the pointer
+        return withdrawn, changed
+
+
+def write_journal(journal: BlobStore | None, r: Release) -> None:
+    if journal is not None:
+        journal.put(f"{JOURNAL}{r.id}.json", json.dumps(r.as_dict(), indent=2, sort_keys=True).encode(),
+                    content_type="application/json")
+
+
+def restore_releases(catalog, journal: BlobStore) -> int:
+    """Put back release decisions the catalog lost (the local moto server forgets everything
+    at a restart; on AWS the table is durable): the journal's newer revisions win."""
+    restored = 0
+    for obj in journal.list(JOURNAL):
+        if not obj.key.endswith(".json"):
+            continue
+        with journal.open(obj.key) as fh:
+            doc = json.load(fh)
+        current = catalog.get_release(doc["id"])
+        if current is None or current["revision"] < doc["revision"]:
+            try:
+                catalog.put_release(doc, current["revision"] if current else 0)
+                restored += 1
+            except StaleWrite:
+                pass
+    return restored
+
+
+# --- the flow -------------------------------------------------------------------------------
+
+@dataclass
+class PublishTarget:
+    """Where releases go and how they are addressed."""
+
+    public: BlobStore
+    site_base_url: str
+    replay_base_url: str
+    # Called after the pointer is written, with the new render's prefix (AWS: move
+    # CloudFront's origin to it). Returns False if the old renders must stay a while longer
+    # (the switch is still propagating); they are pruned by the next publish then.
+    switch: Callable[[str], bool] | None = None
+    scratch: Path | None = None
+    use_pagefind: bool | None = None
+
+
+@dataclass
+class FlowReport:
+    release: Release
+    render_id: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Retry(RuntimeError):
+    """Another publish holds the lock; run again shortly (Lambda retries the invocation)."""
+
+
+def _store(archive: Archive, r: Release, **changes) -> Release:
+    """Save the flow's progress; the flow is the only writer while a release runs, but an
+    admin may withdraw meanwhile: a stale write re-reads and keeps the withdrawal."""
+    while True:
+        new = replace(r, **changes)
+        stored = replace(new, revision=r.revision + 1)
+        try:
+            archive.catalog.put_release(stored.as_dict(), r.revision)
+            return stored
+        except StaleWrite:
+            r = Release.from_dict(archive.catalog.get_release(r.id))
+            if r.state == rules.WITHDRAWN:
+                return r
+
+
+def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
+                poll: Callable[[Archive, str], object] | None = None, journal: BlobStore | None = None,
+                clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900) -> FlowReport:
+    """Carry an approved release through: poll every AU now, refuse it when one is not
+    healthy, else publish it. Re-running finishes an interrupted run; a published, refused or
+    withdrawn release only makes sure the public bucket shows the right thing."""
+
+    poll = poll or run_poll
+    doc = archive.catalog.get_release(release_id)
+    if doc is None:
+        raise ReleaseError(404, f"no release {release_id!r}", "id")
+    r = Release.from_dict(doc)
+    report = FlowReport(r)
+    if r.state == rules.WITHDRAWN:
+        report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds)
+        r = _store(archive, r, progress={**r.progress, "step": "withdrawn", "render_id": report.render_id})
+        write_journal(journal, r)
+        report.release = r
+        return report
+    if r.state in (rules.PUBLISHED, rules.REFUSED) or not rules.can_run(r):
+        return report
+
+    started = time.monotonic()
+    r = _store(archive, r, state=rules.RUNNING, reason=None,
+               progress={"step": "polling", "done": 0, "of": len(r.aus), "polls": {}})
+    try:
+        polls: dict[str, str] = {}
+        for au in r.aus:
+            result = poll(archive, au)
+            status = getattr(result, "status", "")
+            polls[au] = status
+            if status not in HEALTHY:
+                why = (f"AU {au} is not healthy: its poll is {status or 'missing'}"
+                       f" ({getattr(result, 'message', '')}). Nothing was published; repair the AU "
+                       "(`strongroom audit`) and propose again")
+                r = _store(archive, r, state=rules.REFUSED, reason=why,
+                           progress={"step": "refused", "polls": polls, "at": clock().isoformat(timespec="seconds")})
+                if r.state == rules.REFUSED:
+                    archive.catalog.add_events(rules.decision_events(r, "refused"))
+                write_journal(journal, r)
+                report.release = r
+                return report
+            r = _store(archive, r, progress={"step": "polling", "done": len(polls), "of": len(r.aus), "polls": polls})
+            if r.state == rules.WITHDRAWN:
+                return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock)
+        report.seconds["poll"] = time.monotonic() - started
+
+        r = _store(archive, r, progress={**r.progress, "step": "rendering"})
+        started = time.monotonic()
+        now = clock()
+        render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds)
+        report.seconds["publish"] = time.monotonic() - started
+        current = Release.from_dict(archive.catalog.get_release(r.id))
+        if current.state == rules.WITHDRAWN:  # withdrawn while rendering: render again without it
+            return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock)
+        r = _store(archive, current, state=rules.PUBLISHED, render_id=render_id,
+                   published_at=now.isoformat(timespec="seconds"), urls=public_urls(target, r),
+                   progress={"step": "published", "polls": polls, "render_id": render_id})
+        archive.catalog.add_events(rules.decision_events(r, "published"))
+        write_journal(journal, r)
+        report.release, report.render_id = r, render_id
+        return report
+    except Retry:
+        raise
+    except Exception as e:
+        r = _store(archive, r, state=rules.FAILED, reason=f"{type(e).__name__}: {e}",
+                   progress={**r.progress, "step": "failed", "at": clock().isoformat(timespec="seconds")})
+        write_journal(journal, r)
+        raise
+
+
+def public_urls(target: PublishTarget, r: Release) -> dict:
+    site = target.site_base_url.rstrip("/")
+    replay = target.replay_base_url.rstrip("/")
+    titles = {t: {"site": f"{site}/{t}/", "replay": f"{replay}/{t.split('/')[1]}/"} for t in r.titles}
+    return {"site": f"{site}/", "replay": f"{replay}/", "titles": titles}
+
+
+# --- publishing -----------------------------------------------------------------------------
+
+def read_pointer(public: BlobStore) -> dict | None:
+    try:
+        with public.open(POINTER) as fh:
+            return json.load(fh)
+    except NotFound:
+        return None
+
+
+def publish(archive: Archive, target: PublishTarget, *, including: Release | None = None,
+            clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900) -> str:
+    """Render every published release (plus `including`), upload it as a new render, switch
+    the pointer, prune older renders. Returns the render id. One publish at a time."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + 120
+    while not archive.catalog.try_lock(PUBLISH_LOCK, owner, time.time(), lock_seconds):
+        if time.monotonic() > deadline:
+            raise Retry("another release is being published; this one runs when it is done")
+        time.sleep(1.0)
+    try:
+        releases = [Release.from_dict(d) for d in archive.catalog.list_releases()]
+        public = rules.public_aus(releases, including)
+        now = clock()
+        titles = released_titles(archive, public, now)
+        render_id = _render_id(public, titles, now)
+        scratch = Path(tempfile.mkdtemp(prefix="release-", dir=target.scratch))
+        try:
+
+            report = render_release(titles, scratch, site_base_url=target.site_base_url,
+                                    replay_base_url=target.replay_base_url, now=now,
+                                    use_pagefind=target.use_pagefind)
+            _write_extras(titles, target, scratch)
+            prefix = f"{RENDERS}{render_id}/"
+            for rel in report.paths + _extra_paths(scratch, report.paths):
+                _upload(target.public, scratch / rel, prefix + rel)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        pointer = {
+            "render_id": render_id, "prefix": prefix, "site": prefix + "site/", "replay": prefix + "replay/",
+            "rendered_at": now.isoformat(timespec="seconds"),
+            "aus": sorted(public), "releases": sorted({r.id for r in public.values()}),
+            "collections": sorted({t.collection for t in titles}),
+        }
+        # LAST: until this PUT the previous render is what everyone sees.
+        target.public.put(POINTER, json.dumps(pointer, indent=2, sort_keys=True).encode(),
+                          content_type="application/json")
+        settled = target.switch(prefix) if target.switch else True
+        if settled:
+            prune(target.public, keep=prefix)
+        return render_id
+    finally:
+        archive.catalog.unlock(PUBLISH_LOCK, owner)
+
+
+def _write_extras(titles, target: PublishTarget, scratch: Path) -> None:
+    """What the serving needs beyond the renderer's output: the site's 404 page, and the
+    replay's map of files too large for a Lambda answer to their copies on the site."""
+
+    (scratch / "site").mkdir(parents=True, exist_ok=True)
+    (scratch / "site" / "404.html").write_text(NOT_FOUND_PAGE, "utf-8")
+    plan = SitePlan(titles, target.site_base_url or "http://localhost")
+    large = {plan.file_url(au, f): file_site_path(au, f)
+             for t in titles for au in t.aus for f in au.files if f.size > LARGE_BYTES}
+    (scratch / "replay").mkdir(parents=True, exist_ok=True)
+    (scratch / "replay" / LARGE).write_text(json.dumps(large, indent=1, sort_keys=True), "utf-8")
+
+
+def _extra_paths(root: Path, listed: list[str]) -> list[str]:
+    """Files the renderer wrote without listing them (templates, static assets): upload all."""
+    seen = set(listed)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and p.relative_to(root).as_posix() not in seen)
+
+
+def _render_id(public: dict[str, Release], titles, now: datetime) -> str:
+    basis = json.dumps({"aus": {au: [r.id, r.revision] for au, r in sorted(public.items())},
+                        "versions": {a.au_id: a.ocfl_version for t in titles for a in t.aus}}, sort_keys=True)
+    return f"{now:%Y%m%dT%H%M%SZ}-{hashlib.sha256(basis.encode()).hexdigest()[:8]}"
+
+
+CONTENT_TYPES = {".cdxj": "text/plain; charset=utf-8", ".warc": "application/warc", ".wacz": "application/wacz",
+                 ".yaml": "text/yaml; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                 ".html": "text/html; charset=utf-8", ".json": "application/json", ".js": "text/javascript",
+                 ".css": "text/css", ".xml": "application/xml", ".pdf": "application/pdf"}
+
+
+def content_type(name: str) -> str:
+    ext = posixpath.splitext(name)[1].lower()
+    return CONTENT_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _upload(store: BlobStore, path: Path, key: str) -> None:
+    with path.open("rb") as fh:
+        store.put(key, fh, content_type=content_type(path.name))
+
+
+def prune(public: BlobStore, keep: str) -> int:
+    """Delete every render but `keep` (withdrawn content must not linger, half uploads neither)."""
+    removed = 0
+    for obj in list(public.list(RENDERS)):
+        if not obj.key.startswith(keep):
+            public.delete(obj.key)
+            removed += 1
+    return removed
+
+
+# --- reading released AUs from a node -------------------------------------------------------
+
+def healthy_nodes(archive: Archive, au: str) -> list[NodeStore]:
+    """Nodes whose copy the last poll found ok or repaired, then the others with a verified copy."""
+    record = archive.catalog.get_au(au)
+    if record is None:
+        raise ReleaseError(404, f"the catalog holds no AU {au!r}")
+    status = (record.last_poll_result or {}).get("nodes", {})
+    good = [n for n in archive.nodes if status.get(n.node.region) in HEALTHY]
+    rest = [n for n in archive.nodes if n not in good and n.node.region in record.verified_regions()]
+    return good + rest
+
+
+def released_au(archive: Archive, au: str):
+    """The render model of one AU, streamed from the first healthy node that answers."""
+    last: Exception | None = None
+    for ns in healthy_nodes(archive, au):
+        try:
+            return _released_au_from(ns.store, au)
+        except (Unavailable, NotFound) as e:
+            last = e
+            log.warning("node %s cannot serve %s for the release (%s); trying the next", ns.node.region, au, e)
+    raise RuntimeError(f"no healthy node could serve AU {au} ({last}); poll it and repair before releasing")
+
+
+def _released_au_from(store: BlobStore, au: str):
+
+    inv = read_inventory(store, au)
+    if inv is None:
+        raise NotFound(f"{store.name}: no OCFL object {au}")
+    digests = inv.head_state_digests()
+    files: dict[str, ReleasedFile] = {}
+    jats: list[str] = []
+    for path in sorted(digests):
+        d = digests[path]
+        key = object_key(au, inv.content_path(d.sha512))
+        opener = _opener(store, key)
+        with opener() as fh:
+            head = fh.read(HEAD_BYTES)
+        fmt = identify_head(head, posixpath.basename(path))
+        files[path] = ReleasedFile(path, d.size, d.sha256, d.sha512, fmt.mime, opener)
+        if fmt == JATS:
+            jats.append(path)
+    by_dir: dict[str, list[str]] = {}
+    for path in files:
+        by_dir.setdefault(posixpath.dirname(path), []).append(path)
+    articles = []
+    for path in jats:
+        try:
+            with files[path].open() as fh:
+                article = parse_jats(fh, name=path)
+        except JatsError as e:  # kept and published as a file, without an article page
+            log.warning("%s: %s is not readable JATS (%s); published as a file only", au, path, e)
+            continue
+        articles.append(ReleasedArticle(article, tuple(files[p] for p in sorted(by_dir[posixpath.dirname(path)])),
+                                        path))
+    created = inv.head_version.created
+    deposited = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else created
+    return ReleasedAu(au, inv.head, tuple(articles), tuple(files[p] for p in sorted(files)), deposited)
+
+
+def _opener(store: BlobStore, key: str):
+    return lambda: store.open(key)
+
+
+def released_titles(archive: Archive, public: dict[str, Release], now: datetime) -> list:
+    """The renderer's input: one ReleasedTitle per title with a public AU."""
+
+    by_title: dict[str, list[str]] = {}
+    for au in sorted(public):
+        by_title.setdefault("/".join(au.split("/")[:2]), []).append(au)
+    titles = []
+    for title, aus in sorted(by_title.items()):
+        r = min((public[a] for a in aus), key=lambda x: x.proposed_at)  # the first release of the title decides
+        record = archive.catalog.get_au(aus[0])
+        lic_url, lic_name = rules.LICENSES[r.proposal.license]
+        publisher, title_id = title.split("/")
+        titles.append(ReleasedTitle(
+            publisher_id=publisher, publisher_name=(record.publisher_name if record else None) or publisher,
+            title_id=title_id, journal_title=(record.journal_title if record else None) or title_id,
+            issn=record.issn if record else None, eissn=record.eissn if record else None,
+            license_id=r.proposal.license, license_url=lic_url, license_name=lic_name,
+            trigger=r.proposal.trigger, trigger_date=_trigger_date(r),
+            release_date=_day(r.published_at) or now.date(), attestation_url=None,
+            aus=tuple(released_au(archive, a) for a in aus)))
+    return titles
+
+
+def _day(stamp: str | None) -> date | None:
+    return datetime.fromisoformat(stamp).date() if stamp else None
+
+
+def _trigger_date(r: Release) -> date:
+    ev = r.proposal.evidence
+    return ev.board.decided_on or _day(r.approved_at) or _day(r.proposed_at) or utcnow().date()
+
+
+def public_aus_now(public: BlobStore) -> list[str]:
+    """The AUs the live render shows (from the pointer); for tests and the status page."""
+    pointer = read_pointer(public)
+    return list(pointer["aus"]) if pointer else []
+
+
+def released(releases: Iterable[Release]) -> list[Release]:
+    return [r for r in releases if r.state == rules.PUBLISHED]
