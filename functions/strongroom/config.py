@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from strongroom.domain.archive import AuditSettings, IngestLimits, Node
 
@@ -94,3 +96,43 @@ def load(env: dict[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a function's (or the local runtime's) environment says, read fresh on each call: the
+    template sets these on each Lambda (and the local runtime does the same), tests change them.
+    Every STRONGROOM_* variable outside strongroom.toml's overrides is named here, once."""
+
+    region: str  # AWS_REGION: the region this function runs in
+    admin_arns: frozenset[str]  # STRONGROOM_ADMIN_ARNS, comma-separated
+    auditor_function: str | None  # STRONGROOM_AUDITOR_FUNCTION: the per-region vote function's name
+    auditor_bucket: str | None  # STRONGROOM_AUDITOR_BUCKET: the one bucket an auditor may hash
+    release_worker: str | None  # STRONGROOM_RELEASE_WORKER: the function a release is handed to
+    site_distribution: str | None  # STRONGROOM_SITE_DISTRIBUTION: CloudFront, switched on release (AWS)
+    site_url: str  # STRONGROOM_SITE_URL
+    replay_url: str  # STRONGROOM_REPLAY_URL
+    replay_dir: Path  # STRONGROOM_REPLAY_DIR: where the replay function unpacks a render
+    local_ports: str | None  # STRONGROOM_LOCAL_PORTS: a base port for the local archive's five servers
+    local_template: str | None  # STRONGROOM_TEMPLATE: template paths joined by os.pathsep
+    local_detached: bool  # STRONGROOM_LOCAL_DETACHED: the runtime was started in the background
+    data_dir: Path  # STRONGROOM_DATA: the local archive's data directory (default ./.strongroom)
+
+
+def environment(env: Mapping[str, str] | None = None) -> Environment:
+    env = os.environ if env is None else env
+    return Environment(
+        region=env.get("AWS_REGION", ""),
+        admin_arns=frozenset(a.strip() for a in env.get("STRONGROOM_ADMIN_ARNS", "").split(",") if a.strip()),
+        auditor_function=env.get("STRONGROOM_AUDITOR_FUNCTION") or None,
+        auditor_bucket=env.get("STRONGROOM_AUDITOR_BUCKET") or None,
+        release_worker=env.get("STRONGROOM_RELEASE_WORKER") or None,
+        site_distribution=env.get("STRONGROOM_SITE_DISTRIBUTION") or None,
+        site_url=env.get("STRONGROOM_SITE_URL", ""),
+        replay_url=env.get("STRONGROOM_REPLAY_URL", ""),
+        replay_dir=Path(env.get("STRONGROOM_REPLAY_DIR", "/tmp/replay")),
+        local_ports=env.get("STRONGROOM_LOCAL_PORTS") or None,
+        local_template=env.get("STRONGROOM_TEMPLATE") or None,
+        local_detached=bool(env.get("STRONGROOM_LOCAL_DETACHED")),
+        data_dir=Path(env.get("STRONGROOM_DATA", Path.cwd() / ".strongroom")),
+    )

@@ -87,6 +87,5 @@ def local_archive(tmp_path_factory) -> ArchiveUnderTest:
         archive.stop()
 
 
-# release_world (session-scoped) is shared by the release tests and the dark-stays-dark crawl: one
-# definition, found by both through this conftest.
-from tests.integration.release_world import release_world  # noqa: E402, F401
+# The release tests' world and the dark-stays-dark crawl's own (session-scoped; one definition each).
+from tests.integration.release_world import dark_world, release_world  # noqa: E402, F401

@@ -130,8 +130,8 @@ def get(url: str) -> tuple[int, bytes, str]:
         return e.code, e.read(), e.headers.get("Content-Type", "")
 
 
-@pytest.fixture(scope="session")
-def release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
+def deposit_release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
+    """Two new publishers (named afresh each time) and their three AUs, deposited and preserved."""
     tag = uuid.uuid4().hex[:6]
     press, society = f"press-{tag}", f"society-{tag}"
     tmp = tmp_path_factory.mktemp("release-packages")
@@ -154,3 +154,16 @@ def release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
 
 
 # --- the API over signed HTTP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
+    """The release tests' world."""
+    return deposit_release_world(local_archive, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def dark_world(local_archive, tmp_path_factory) -> ReleaseWorld:
+    """A world of its own for the dark-stays-dark crawl, which withdraws what it released: the
+    release tests must not see their AUs withdrawn behind their backs."""
+    return deposit_release_world(local_archive, tmp_path_factory)

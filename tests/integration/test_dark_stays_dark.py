@@ -95,8 +95,8 @@ def collections_served(pages: dict) -> set[str]:
     return {m.decode() for _, body, _ in pages.values() for m in re.findall(rb"/([a-z0-9._-]+)/\d{14}", body)}
 
 
-def test_dark_stays_dark_before_and_after_a_withdrawal(release_world):
-    w = release_world
+def test_dark_stays_dark_before_and_after_a_withdrawal(dark_world):
+    w = dark_world
     target = w.harvested_2024
     if target.au not in published_aus(w):
         w.release(target)

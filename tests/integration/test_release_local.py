@@ -1,7 +1,7 @@
 """Release against the real local archive: signed HTTP calls to the API, the worker run by the router,
 and the site and the replay serving the released title's article page and PDF with 200.
 
-`release_world` (session-scoped, shared with test_dark_stays_dark.py) deposits three AUs of two
+`release_world` (session-scoped, tests/integration/release_world.py) deposits three AUs of two
 new publishers: a harvested journal in two years (with WARCs) and a files-only journal.
 """
 

@@ -144,10 +144,19 @@ def test_every_handler_names_a_handler_module(control):
 
 def test_functions_get_every_setting_config_reads(control):
     config_source = (ROOT / "functions" / "strongroom" / "config.py").read_text("utf-8")
-    read = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', config_source)) - {"STRONGROOM_CONFIG"}
+    settings_part, _, per_function = config_source.partition("class Environment")
+    read = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', settings_part)) - {"STRONGROOM_CONFIG"}
     env = control["Globals"]["Function"]["Environment"]["Variables"]
     assert read <= set(env), f"config.py reads {sorted(read - set(env))}, the template does not set them"
     assert env["STRONGROOM_NODE_BUCKETS"] == {"Ref": "NodeBuckets"}
+    # What a single function's environment says (config.Environment) is set on that function, by
+    # the control stack or the node stack; the local-only variables are the local runtime's.
+    local_only = {"STRONGROOM_DATA", "STRONGROOM_LOCAL_PORTS", "STRONGROOM_LOCAL_DETACHED", "STRONGROOM_TEMPLATE"}
+    optional = {"STRONGROOM_REPLAY_DIR"}  # defaults to /tmp/replay, the replay function's scratch space
+    per_fn = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', per_function)) - local_only - optional
+    stacks = (ROOT / "template.yaml").read_text("utf-8") + (ROOT / "infra" / "node.yaml").read_text("utf-8")
+    unset = sorted(v for v in per_fn if f"{v}:" not in stacks)
+    assert not unset, f"config.Environment reads {unset}, no function in template.yaml or infra/node.yaml sets them"
 
 
 def test_ingest_function_limits(control):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from strongroom.commands import reach
-from strongroom.config import settings
+from strongroom.config import environment, settings
 from strongroom.local import identities as ids
 from strongroom.local import runtime
 from strongroom.local import template as tpl
@@ -43,7 +43,7 @@ def _data_flag(data: Path) -> str:
 def _logging(data: Path) -> None:
     """Detached: stderr already goes to logs/runtime.log. In a terminal: both."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if not os.environ.get(runtime.DETACHED_ENV):
+    if not environment().local_detached:
         (data / "logs").mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(data / "logs" / "runtime.log"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
@@ -110,7 +110,7 @@ def up(data: Path, detach: bool) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     archive._start()
-    if not os.environ.get(runtime.DETACHED_ENV):
+    if not environment().local_detached:
         print(banner(archive.endpoints, archive.template), flush=True)
         print("press Ctrl-C to stop", flush=True)
     try:

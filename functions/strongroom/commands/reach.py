@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from strongroom.config import environment
 from strongroom.handlers import compose
 from strongroom.local import runtime, template
 
-DEFAULT_DATA = Path(os.environ.get("STRONGROOM_DATA", Path.cwd() / ".strongroom"))
+DEFAULT_DATA = environment().data_dir
 
 
 def endpoints(data: Path) -> runtime.Endpoints:

@@ -8,13 +8,13 @@ only digests: {"vote": Vote.as_dict()}.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from strongroom.config import environment
 from strongroom.domain.au import AuId
 from strongroom.flows.poll import vote
 from strongroom.handlers import compose
@@ -48,7 +48,7 @@ class VoteRequest:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    request = VoteRequest.parse(event, os.environ.get("AWS_REGION", ""))
+    request = VoteRequest.parse(event, environment().region)
     result = vote(compose.auditor_store(), request.au, request.nonce, request.node, keys=request.keys)
     metrics.add_metric(name="BytesHashed", unit=MetricUnit.Bytes, value=result.bytes_read)
     metrics.add_metric(name="FilesHashed", unit=MetricUnit.Count, value=len(result.files))

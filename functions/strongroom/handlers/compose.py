@@ -6,15 +6,13 @@ AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_DYNAMODB for the local servers).
 
 from __future__ import annotations
 
-import os
-
 from strongroom.adapters import clients
 from strongroom.adapters.cloudfront import OriginSwitch
 from strongroom.adapters.dynamodb import DynamoCatalog
 from strongroom.adapters.lambda_invoke import AsyncInvoker
 from strongroom.adapters.lambda_voter import LambdaVoter
 from strongroom.adapters.s3 import S3BlobStore
-from strongroom.config import Settings, settings
+from strongroom.config import Settings, environment, settings
 from strongroom.domain.ports import Unavailable
 from strongroom.flows.ingest import Archive, NodeStore
 from strongroom.flows.rebuild import rebuild_catalog as rebuild
@@ -65,19 +63,19 @@ def public_store(cfg: Settings | None = None) -> S3BlobStore:
 def voter(cfg: Settings | None = None):
     """How a poll takes each node's vote: through the per-region auditor functions when the control
     stack names them (STRONGROOM_AUDITOR_FUNCTION, on AWS), else in this process (local archive)."""
-    name = os.environ.get("STRONGROOM_AUDITOR_FUNCTION")
+    name = environment().auditor_function
     if not name:
         return None
-
     return LambdaVoter(name, [n.region for n in (cfg or settings()).nodes], clients.auditor_lambda)
 
 
 def auditor_store() -> S3BlobStore:
     """The one bucket a per-region auditor may hash: its own node's (infra/node.yaml sets the name)."""
-    bucket = os.environ.get("STRONGROOM_AUDITOR_BUCKET")
+    env = environment()
+    bucket = env.auditor_bucket
     if not bucket:
         raise RuntimeError("STRONGROOM_AUDITOR_BUCKET is not set: the auditor runs only as infra/node.yaml deploys it")
-    return S3BlobStore(clients.s3(os.environ.get("AWS_REGION")), bucket)
+    return S3BlobStore(clients.s3(env.region or None), bucket)
 
 
 # --- releases ------------------------------------------------------------------------------
@@ -87,8 +85,7 @@ def auditor_store() -> S3BlobStore:
 
 def start_release_worker(release_id: str) -> None:
     """Hand a release to the worker function, asynchronously (it may run for minutes)."""
-
-    name = os.environ.get("STRONGROOM_RELEASE_WORKER")
+    name = environment().release_worker
     if not name:
         raise RuntimeError("STRONGROOM_RELEASE_WORKER is not set: the template sets it to the release worker's "
                            "function name (locally the runtime does)")
@@ -96,21 +93,16 @@ def start_release_worker(release_id: str) -> None:
 
 
 def release_service():
-
     cfg = settings()
     return ReleaseService(archive(cfg), start=start_release_worker,
                           journal=S3BlobStore(clients.s3(), cfg.ingest_bucket))
 
 
 def publish_target():
-
-    switch = None
-    distribution = os.environ.get("STRONGROOM_SITE_DISTRIBUTION")
-    if distribution:
-
-        switch = OriginSwitch(clients.cloudfront(), distribution)
-    return PublishTarget(public=public_store(), site_base_url=os.environ.get("STRONGROOM_SITE_URL", ""),
-                         replay_base_url=os.environ.get("STRONGROOM_REPLAY_URL", ""), switch=switch)
+    env = environment()
+    switch = OriginSwitch(clients.cloudfront(), env.site_distribution) if env.site_distribution else None
+    return PublishTarget(public=public_store(), site_base_url=env.site_url, replay_base_url=env.replay_url,
+                         switch=switch)
 
 
 def restore_releases() -> int:

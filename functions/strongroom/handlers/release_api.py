@@ -16,7 +16,6 @@ content, and repeating an approval or a withdrawal gives the same answer.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import Annotated, Literal
 
@@ -26,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from strongroom.config import environment
 from strongroom.domain import release as rules
 from strongroom.domain.release import BoardVote, Evidence, Proposal, ReleaseError
 from strongroom.handlers import compose as composition
@@ -120,7 +120,7 @@ ERRORS = {401: {"description": "not signed", "content": {"application/json": {"s
 # --- who is calling ------------------------------------------------------------------------
 
 def admins() -> set[str]:
-    return {a.strip() for a in os.environ.get(ADMINS_ENV, "").split(",") if a.strip()}
+    return set(environment().admin_arns)
 
 
 def caller() -> str:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
+from strongroom.config import environment
 from strongroom.flows.release import LARGE, POINTER
 from strongroom.handlers import compose
 
-ROOT = Path(os.environ.get("STRONGROOM_REPLAY_DIR", "/tmp/replay"))
+ROOT = environment().replay_dir
 MAX_BODY = 5_500_000  # under Lambda's 6 MB response limit once base64-encoded headers are added
 TTL = 60.0
 
@@ -79,7 +78,7 @@ def _too_large(state: dict, path: str) -> dict:
     target = path.split("/", 3)[-1] if path.count("/") >= 3 else ""
     site_path = state["large"].get(target)
     if site_path:
-        return {"statusCode": 302, "headers": {"Location": f"{os.environ['STRONGROOM_SITE_URL']}/{site_path}"},
+        return {"statusCode": 302, "headers": {"Location": f"{environment().site_url}/{site_path}"},
                 "body": ""}
     return {"statusCode": 502, "headers": {"Content-Type": "text/plain"},
             "body": "This capture is larger than the replay service can answer; download the title's WACZ "

@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from strongroom.config import settings
+from strongroom.config import environment, settings
 
 log = logging.getLogger("strongroom.local")
 
@@ -62,7 +62,7 @@ class Ports:
     def configured(cls) -> Ports:
         """strongroom.toml's [local] ports, or five consecutive ports from
         STRONGROOM_LOCAL_PORTS=<base> (s3, dynamodb, api, site, replay)."""
-        base = os.environ.get(PORTS_ENV)
+        base = environment().local_ports
         if base:
             try:
                 b = int(base)

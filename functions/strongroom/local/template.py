@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from strongroom.config import Settings, settings
+from strongroom.config import Settings, environment, settings
 
 TEMPLATE_ENV = "STRONGROOM_TEMPLATE"
 
@@ -166,7 +166,7 @@ class Template:
 def default_template_paths() -> list[Path]:
     """STRONGROOM_TEMPLATE (paths joined by os.pathsep, later files add to or override
     earlier ones), else the repository's template.yaml, else ./template.yaml."""
-    override = os.environ.get(TEMPLATE_ENV)
+    override = environment().local_template
     if override:
         return [Path(p) for p in override.split(os.pathsep) if p]
     repo = Path(__file__).resolve().parents[3] / "template.yaml"
