@@ -48,10 +48,11 @@ class MemoryBlobStore:
 
     def open(self, key, *, version_id=None) -> BinaryIO:
         self._check()
+        old = self.history.get(key, [])
+        if version_id is not None and int(version_id) < len(old):  # a noncurrent version, deleted key or not
+            return io.BytesIO(old[int(version_id)])
         if key not in self.objects:
             raise NotFound(f"{self.name}/{key}")
-        if version_id is not None and version_id != str(len(self.history.get(key, []))):
-            return io.BytesIO(self.history[key][int(version_id)])
         return io.BytesIO(self.objects[key])
 
     def head(self, key) -> StoredObject | None:
@@ -61,8 +62,9 @@ class MemoryBlobStore:
     def list(self, prefix="") -> Iterator[StoredObject]:
         self._check()
         for key in sorted(self.objects):
-            if key.startswith(prefix):
-                yield self._info(key)
+            if key.startswith(prefix):  # like ListObjectsV2: no checksum, no version id (head() has them)
+                data = self.objects[key]
+                yield StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
 
     def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         self._check()
@@ -77,10 +79,12 @@ class MemoryBlobStore:
     def list_versions(self, key) -> list[StoredObject]:
         self._check()
         old = self.history.get(key, [])
-        out = [StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(),
-                            sha256=hashlib.sha256(d).hexdigest(), version_id=str(i)) for i, d in enumerate(old)]
+        # like ListObjectVersions: size, ETag and version id; no checksum (head() has it)
+        out = [StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(), version_id=str(i))
+               for i, d in enumerate(old)]
         if key in self.objects:
-            out.append(self._info(key))
+            current = self._info(key)
+            out.append(StoredObject(key=key, size=current.size, etag=current.etag, version_id=current.version_id))
         return out
 
     def export(self, directory: Path, prefix: str = "") -> Path:
