@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.premis import PremisEvent
 from strongroom.domain.schedule import next_poll_due
 
@@ -69,7 +70,7 @@ class AuRecord:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-class StaleWrite(RuntimeError):
+class StaleWrite(StrongroomError, RuntimeError):
     """The item changed since it was read (optimistic concurrency): read it again and retry."""
 
 

@@ -21,6 +21,7 @@ import puremagic
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.problems import Problem
 
 HEAD_BYTES = 8192
@@ -168,7 +169,7 @@ class WarcSummary:
         return {"records": self.records, "by_type": dict(self.by_type), "response_urls": self.response_urls}
 
 
-class WarcError(ValueError):
+class WarcError(StrongroomError, ValueError):
     """A WARC that cannot be read to its end; ``problem`` says where and what to do."""
 
     def __init__(self, problem: Problem, records_read: int = 0):

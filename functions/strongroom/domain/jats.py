@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from strongroom.domain.errors import StrongroomError
+
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ORCID_PATTERN = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", re.IGNORECASE)
@@ -28,7 +30,7 @@ DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "h
 _SKIP_IN_TEXT = {"xref", "fn", "label", "target"}
 
 
-class JatsError(ValueError):
+class JatsError(StrongroomError, ValueError):
     """The file is not JATS this module can read: says which file and what is wrong with it."""
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from strongroom.domain.errors import StrongroomError
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -22,11 +24,11 @@ class StoredObject:
     version_id: str | None = None
 
 
-class NotFound(KeyError):
+class NotFound(StrongroomError, KeyError):
     """The key is not in the store."""
 
 
-class Unavailable(IOError):
+class Unavailable(StrongroomError, IOError):
     """The store (a node) cannot be reached now; the operation can be retried later."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from strongroom.domain.errors import StrongroomError
+
 Severity = Literal["error", "warning"]
 
 
@@ -37,7 +39,7 @@ def warnings(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "warning"]
 
 
-class Rejected(Exception):
+class Rejected(StrongroomError):
     """A package cannot be accepted; carries every problem found so far."""
 
     def __init__(self, problems: list[Problem]):

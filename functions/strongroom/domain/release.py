@@ -9,7 +9,7 @@ flow (strongroom.flows.release): poll, render, publish. A legal takedown withdra
                                                              \\-----> failed  (re-run finishes the job)
     any state but withdrawn --withdraw--> withdrawn (content leaves the public surfaces)
 
-Every rule here raises ReleaseError with the HTTP status the API answers, the request field
+Every rule here raises a kind of ReleaseError (the API maps each kind to its HTTP status), the request field
 at fault and what to do instead, so handlers stay thin and the rules are tested without AWS.
 Ids are derived from the proposal's content: the same proposal sent twice is one release.
 """
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from strongroom.domain import premis
+from strongroom.domain.errors import StrongroomError
 
 TRIGGERS: dict[str, str] = {
     "publisher-ceased": "the publisher ceased publishing",
@@ -59,18 +60,37 @@ ACTIVE = (PROPOSED, APPROVED, RUNNING, PUBLISHED, FAILED)
 PUBLIC = (PUBLISHED,)
 
 
-class ReleaseError(Exception):
-    """A refused request: the HTTP status, the field at fault (dotted, None for the whole
-    request) and a message that says what to do."""
+class ReleaseError(StrongroomError):
+    """A refused request: the field at fault (dotted, None for the whole request) and a message
+    that says what to do. Its kind (the subclass) says why; the API maps kinds to statuses."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
-        self.status = status
         self.message = message
         self.field = field
 
     def as_dict(self) -> dict:
-        return {"error": self.message, "field": self.field, "status": self.status}
+        return {"error": self.message, "field": self.field}
+
+
+class Unauthenticated(ReleaseError):
+    """The caller did not say who it is."""
+
+
+class NotAllowed(ReleaseError):
+    """The caller is known but may not do this (not an admin; approving its own proposal)."""
+
+
+class NoSuchRelease(ReleaseError):
+    """No release (or AU) by that name."""
+
+
+class Conflict(ReleaseError):
+    """The request is valid but the archive's state forbids it now (e.g. the AU is in another release)."""
+
+
+class RuleBroken(ReleaseError):
+    """The request breaks a rule of the agreements (CLOCKSS's triggers, the board's vote, a field's form)."""
 
 
 # --- the proposal -------------------------------------------------------------------------
@@ -140,57 +160,57 @@ def add_months(d: date, months: int) -> date:
 def check_board(vote: BoardVote) -> None:
     """At least 75% of the votes cast in favour (abstentions count as cast), at most two against."""
     if vote.cast <= 0:
-        raise ReleaseError(422, "the board vote has no votes; give the counts for, against and abstain "
+        raise RuleBroken("the board vote has no votes; give the counts for, against and abstain "
                                 "from the board's decision", "evidence.board")
     if vote.against > BOARD_MAX_AGAINST:
-        raise ReleaseError(422, f"{vote.against} board members voted against; a release needs no more than "
+        raise RuleBroken(f"{vote.against} board members voted against; a release needs no more than "
                                 f"{BOARD_MAX_AGAINST} against", "evidence.board.against")
     if vote.in_favour < BOARD_MAJORITY * vote.cast:
         share = 100 * vote.in_favour / vote.cast
-        raise ReleaseError(422, f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
+        raise RuleBroken(f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
                                 f"at least {BOARD_MAJORITY:.0%} of the votes cast", "evidence.board.for")
 
 
 def check_proposal(p: Proposal, today: date) -> None:
     """The agreements' rules for a proposal; raises ReleaseError naming the field at fault."""
     if bool(p.aus) == bool(p.title):
-        raise ReleaseError(422, "name either the AUs to release (aus) or a whole title (title: publisher/title), "
+        raise RuleBroken("name either the AUs to release (aus) or a whole title (title: publisher/title), "
                                 "not both and not neither", "aus")
     if p.trigger not in TRIGGERS:
-        raise ReleaseError(422, f"trigger {p.trigger!r} is not one of {sorted(TRIGGERS)}", "trigger")
+        raise RuleBroken(f"trigger {p.trigger!r} is not one of {sorted(TRIGGERS)}", "trigger")
     if p.license not in LICENSES:
-        raise ReleaseError(422, f"license {p.license!r} is not a Creative Commons license this archive "
+        raise RuleBroken(f"license {p.license!r} is not a Creative Commons license this archive "
                                 f"publishes under; use one of {sorted(LICENSES)}", "license")
     ev = p.evidence
     if p.trigger == "publisher-consent":
         if not (ev.publisher_statement or "").strip():
-            raise ReleaseError(422, "a release with the publisher's consent needs the publisher's statement "
+            raise RuleBroken("a release with the publisher's consent needs the publisher's statement "
                                     "(evidence.publisher_statement)", "evidence.publisher_statement")
     else:
         # Without the publisher's consent the content must have been unavailable for six
         # consecutive months, whatever else happened (a ceased publisher's site may linger).
         if ev.unavailable_since is None:
-            raise ReleaseError(422, f"without the publisher's consent the content must have been unavailable for "
+            raise RuleBroken(f"without the publisher's consent the content must have been unavailable for "
                                     f"{MONTHS_UNAVAILABLE} consecutive months: give evidence.unavailable_since "
                                     "(and evidence.unavailable_until if it is available again)",
                                "evidence.unavailable_since")
         until = ev.unavailable_until or today
         if until > today:
-            raise ReleaseError(422, f"evidence.unavailable_until {until} is in the future; give the last day the "
+            raise RuleBroken(f"evidence.unavailable_until {until} is in the future; give the last day the "
                                     "content was seen unavailable, or leave it out if it still is",
                                "evidence.unavailable_until")
         if until < ev.unavailable_since:
-            raise ReleaseError(422, "evidence.unavailable_until is before evidence.unavailable_since",
+            raise RuleBroken("evidence.unavailable_until is before evidence.unavailable_since",
                                "evidence.unavailable_until")
         needed = add_months(ev.unavailable_since, MONTHS_UNAVAILABLE)
         if until < needed:
-            raise ReleaseError(422, f"the content was unavailable from {ev.unavailable_since} to {until}, "
+            raise RuleBroken(f"the content was unavailable from {ev.unavailable_since} to {until}, "
                                     f"{(until - ev.unavailable_since).days} days; the agreement needs "
                                     f"{MONTHS_UNAVAILABLE} consecutive months (until at least {needed}). "
                                     f"Propose again on or after {needed}, or with the publisher's consent",
                                "evidence.unavailable_since")
         if p.trigger == "publisher-ceased" and ev.ceased_on and ev.ceased_on > today:
-            raise ReleaseError(422, f"evidence.ceased_on {ev.ceased_on} is in the future", "evidence.ceased_on")
+            raise RuleBroken(f"evidence.ceased_on {ev.ceased_on} is in the future", "evidence.ceased_on")
     check_board(ev.board)
 
 
@@ -266,12 +286,12 @@ def resolve_aus(p: Proposal, known: Iterable[str]) -> tuple[str, ...]:
         prefix = p.title.strip("/") + "/"
         aus = tuple(a for a in known if a.startswith(prefix))
         if not aus:
-            raise ReleaseError(404, f"the archive holds no AU of title {p.title!r}; titles are "
+            raise NoSuchRelease(f"the archive holds no AU of title {p.title!r}; titles are "
                                     f"{sorted({'/'.join(a.split('/')[:2]) for a in known})}", "title")
         return aus
     missing = [a for a in p.aus if a not in known]
     if missing:
-        raise ReleaseError(404, f"the archive holds no AU {missing}; AU ids are publisher/title/au, "
+        raise NoSuchRelease(f"the archive holds no AU {missing}; AU ids are publisher/title/au, "
                                 "see `strongroom status`", "aus")
     return tuple(sorted(set(p.aus)))
 
@@ -286,11 +306,11 @@ def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
     for r in existing:
         if r.id == rid:
             if r.state == WITHDRAWN:
-                raise ReleaseError(409, f"this exact proposal is release {rid}, which was withdrawn "
+                raise Conflict(f"this exact proposal is release {rid}, which was withdrawn "
                                         f"({r.withdrawal_reason}); a new release needs new evidence "
                                         "(e.g. a new board decision)", None)
             if r.proposed_by != actor:
-                raise ReleaseError(409, f"release {rid} with this content was already proposed by "
+                raise Conflict(f"release {rid} with this content was already proposed by "
                                         f"{name_of(r.proposed_by)}; approve it instead", None)
             return r, False
     aus = resolve_aus(p, known_aus)
@@ -298,7 +318,7 @@ def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
         overlap = sorted(set(aus) & set(r.aus))
         if overlap and r.state in ACTIVE:
             what = "already released" if r.state == PUBLISHED else f"in release {r.id} ({r.state})"
-            raise ReleaseError(409, f"AU {', '.join(overlap)} is {what} (release {r.id}); withdraw that "
+            raise Conflict(f"AU {', '.join(overlap)} is {what} (release {r.id}); withdraw that "
                                     "release first or leave these AUs out", "aus")
     return Release(id=rid, state=PROPOSED, proposal=p, aus=aus, proposed_by=actor, proposed_at=_at(now)), True
 
@@ -308,12 +328,12 @@ def approve(r: Release, actor: str, now: datetime) -> tuple[Release, bool]:
     if r.approved_by is not None:
         if r.approved_by == actor:
             return r, False
-        raise ReleaseError(409, f"release {r.id} was already approved by {name_of(r.approved_by)} "
+        raise Conflict(f"release {r.id} was already approved by {name_of(r.approved_by)} "
                                 f"(state {r.state})")
     if r.state != PROPOSED:
-        raise ReleaseError(409, f"release {r.id} is {r.state}; only a proposed release can be approved")
+        raise Conflict(f"release {r.id} is {r.state}; only a proposed release can be approved")
     if actor == r.proposed_by:
-        raise ReleaseError(403, f"{name_of(actor)} proposed release {r.id}; a different admin must approve it "
+        raise NotAllowed(f"{name_of(actor)} proposed release {r.id}; a different admin must approve it "
                                 "(two-person rule)")
     return replace(r, state=APPROVED, approved_by=actor, approved_at=_at(now),
                    progress={"step": "queued"}), True
@@ -323,7 +343,7 @@ def withdraw(r: Release, actor: str, reason: str, now: datetime) -> tuple[Releas
     """A legal takedown (or the cancellation of a proposal): the content leaves the public
     surfaces at the next publish; the preserved copies are untouched."""
     if not (reason or "").strip():
-        raise ReleaseError(422, "say why the release is withdrawn (reason): it is recorded as a PREMIS event",
+        raise RuleBroken("say why the release is withdrawn (reason): it is recorded as a PREMIS event",
                            "reason")
     if r.state == WITHDRAWN:
         return r, False

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from strongroom.domain import premis
 from strongroom.domain.catalog import au_lease
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ocfl.inventory import Inventory, InventoryError
 from strongroom.domain.ocfl.layout import object_root
 from strongroom.domain.planner import plan_polls
@@ -53,7 +54,7 @@ REPAIRED = "repaired"
 DAMAGED = "damaged"
 
 
-class AuditBusy(RuntimeError):
+class AuditBusy(StrongroomError, RuntimeError):
     """Another poll or an ingest holds the AU; the poll is retried later."""
 
 

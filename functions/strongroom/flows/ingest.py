@@ -26,6 +26,7 @@ from strongroom.domain.archive import AuditSettings, IngestLimits, Node
 from strongroom.domain.au import PackageKey
 from strongroom.domain.catalog import AuRecord, Catalog, au_lease
 from strongroom.domain.describe import describe
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.problems import Problem, Rejected, errors
 from strongroom.domain.tally import inventory_digest
@@ -79,7 +80,7 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
 
 
-class AuBusy(RuntimeError):
+class AuBusy(StrongroomError, RuntimeError):
     """Another ingest holds this AU; the event is retried later."""
 
 

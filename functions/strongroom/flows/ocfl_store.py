@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ocfl.inventory import (
     INVENTORY,
     SIDECAR,
@@ -43,15 +44,15 @@ class InventoryDigestMismatch(InventoryError):
     """inventory.json does not match its sidecar and no interrupted write explains it: the copy is damaged."""
 
 
-class VersionConflict(RuntimeError):
+class VersionConflict(StrongroomError, RuntimeError):
     """The store's committed head is not the one the plan was made from (another writer, or a stale plan)."""
 
 
-class StorageRootConflict(RuntimeError):
+class StorageRootConflict(StrongroomError, RuntimeError):
     """The bucket already holds a storage root we must not change (other OCFL version or layout)."""
 
 
-class LogExists(FileExistsError):
+class LogExists(StrongroomError, FileExistsError):
     """Object logs are append-only: a log file is never rewritten."""
 
 

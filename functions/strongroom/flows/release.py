@@ -39,11 +39,12 @@ from pathlib import Path
 
 from strongroom.domain import release as rules
 from strongroom.domain.catalog import StaleWrite
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.formats import HEAD_BYTES, JATS, identify_head
 from strongroom.domain.jats import JatsError, parse_jats
 from strongroom.domain.ocfl import object_key
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
-from strongroom.domain.release import Proposal, Release, ReleaseError
+from strongroom.domain.release import NoSuchRelease, Proposal, Release
 from strongroom.flows.audit import run_poll
 from strongroom.flows.ingest import Archive, NodeStore
 from strongroom.flows.ocfl_store import read_inventory
@@ -89,7 +90,7 @@ class ReleaseService:
     def _load(self, release_id: str) -> Release:
         doc = self.archive.catalog.get_release(release_id)
         if doc is None:
-            raise ReleaseError(404, f"no release {release_id!r}; `strongroom release list` shows them", "id")
+            raise NoSuchRelease(f"no release {release_id!r}; `strongroom release list` shows them", "id")
         return Release.from_dict(doc)
 
     def _save(self, r: Release, step: str | None) -> Release:
@@ -190,7 +191,7 @@ class FlowReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-class Retry(RuntimeError):
+class Retry(StrongroomError, RuntimeError):
     """Another publish holds the lock; run again shortly (Lambda retries the invocation)."""
 
 
@@ -219,7 +220,7 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
     poll = poll or run_poll
     doc = archive.catalog.get_release(release_id)
     if doc is None:
-        raise ReleaseError(404, f"no release {release_id!r}", "id")
+        raise NoSuchRelease(f"no release {release_id!r}", "id")
     r = Release.from_dict(doc)
     report = FlowReport(r)
     if r.state == rules.WITHDRAWN:
@@ -400,7 +401,7 @@ def healthy_nodes(archive: Archive, au: str) -> list[NodeStore]:
     """Nodes whose copy the last poll found ok or repaired, then the others with a verified copy."""
     record = archive.catalog.get_au(au)
     if record is None:
-        raise ReleaseError(404, f"the catalog holds no AU {au!r}")
+        raise NoSuchRelease(f"the catalog holds no AU {au!r}")
     status = (record.last_poll_result or {}).get("nodes", {})
     good = [n for n in archive.nodes if status.get(n.node.region) in HEALTHY]
     rest = [n for n in archive.nodes if n not in good and n.node.region in record.verified_regions()]

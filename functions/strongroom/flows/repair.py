@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ocfl.layout import object_root
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.tally import DAMAGED, MISSING, OK, Copy, Tally
@@ -27,7 +28,7 @@ EARTH_RADIUS_KM = 6371.0
 UNKNOWN_DISTANCE_KM = math.pi * EARTH_RADIUS_KM  # as far as two places on Earth can be
 
 
-class RefusedOverwrite(RuntimeError):
+class RefusedOverwrite(StrongroomError, RuntimeError):
     """Repair was asked to write over a copy the tally judged ok: a bug, never done."""
 
 

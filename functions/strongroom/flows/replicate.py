@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ports import BlobStore, StoredObject
 
 
-class CopyMismatch(IOError):
+class CopyMismatch(StrongroomError, IOError):
     """A copy's checksums differ from its source's: the copy is not counted."""
 
 

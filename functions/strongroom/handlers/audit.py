@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from strongroom.config import settings
 from strongroom.domain.au import AuId
+from strongroom.domain.errors import StrongroomError
 from strongroom.flows.audit import PollReport, due_aus, poll_each
 from strongroom.handlers import compose
 from strongroom.render import attestation
@@ -31,7 +32,7 @@ tracer = Tracer(service="strongroom-audit")
 MARGIN_MS = 5 * 60 * 1000
 
 
-class BadRequest(ValueError):
+class BadRequest(StrongroomError, ValueError):
     """The event is not one of the shapes in the module doc."""
 
 

@@ -27,7 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from strongroom.config import environment
 from strongroom.domain import release as rules
-from strongroom.domain.release import BoardVote, Evidence, Proposal, ReleaseError
+from strongroom.domain.release import (
+    BoardVote,
+    Conflict,
+    Evidence,
+    NoSuchRelease,
+    NotAllowed,
+    Proposal,
+    ReleaseError,
+    RuleBroken,
+    Unauthenticated,
+)
 from strongroom.handlers import compose as composition
 
 logger = Logger(service="strongroom-release-api")
@@ -128,10 +138,10 @@ def caller() -> str:
     identity = app.current_event.request_context.identity
     arn = identity.user_arn if identity else None
     if not arn:
-        raise ReleaseError(401, "the request is not signed: sign it with SigV4 (service execute-api) "
+        raise Unauthenticated("the request is not signed: sign it with SigV4 (service execute-api) "
                                 "using an admin's keys, e.g. `strongroom release … --as alice`")
     if arn not in admins():
-        raise ReleaseError(403, f"{arn} is not a release admin; only admins may propose, approve or withdraw "
+        raise NotAllowed(f"{arn} is not a release admin; only admins may propose, approve or withdraw "
                                 f"releases (see {ADMINS_ENV})")
     return arn
 
@@ -195,9 +205,14 @@ def get_release(release_id: ReleaseIdParam) -> ReleaseOut:
     return ReleaseOut(**_service().get(release_id).public_view())
 
 
+# Each kind of refusal and the status API Gateway's callers get for it.
+STATUS = {Unauthenticated: 401, NotAllowed: 403, NoSuchRelease: 404, Conflict: 409, RuleBroken: 422}
+
+
 @app.exception_handler(ReleaseError)
 def refused(e: ReleaseError) -> Response:
-    return Response(status_code=e.status, content_type="application/json", body=ErrorOut(**e.as_dict()))
+    status = next((code for kind, code in STATUS.items() if isinstance(e, kind)), 400)
+    return Response(status_code=status, content_type="application/json", body=ErrorOut(**e.as_dict(), status=status))
 
 
 def openapi_json() -> str:

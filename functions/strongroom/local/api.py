@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from strongroom.adapters import sigv4
+from strongroom.domain.errors import StrongroomError
 from strongroom.local import identities as ids
 from strongroom.local.router import ACCOUNT
 
@@ -59,7 +60,7 @@ def admin_arns(identities: dict[str, ids.Identity]) -> list[str]:
 
 # --- SigV4 ------------------------------------------------------------------------------------
 
-class AuthError(Exception):
+class AuthError(StrongroomError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from strongroom.adapters import clients as aws_clients
 from strongroom.config import Settings, settings
+from strongroom.domain.errors import StrongroomError
 from strongroom.handlers import compose
 from strongroom.local import identities as ids
 from strongroom.local import template as tpl
@@ -40,7 +41,7 @@ def runtime_path(data_dir: Path) -> Path:
     return Path(data_dir) / "runtime.json"
 
 
-class NotRunning(RuntimeError):
+class NotRunning(StrongroomError, RuntimeError):
     """No local archive runs in that data directory."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from strongroom.config import Settings, environment, settings
+from strongroom.domain.errors import StrongroomError
 
 TEMPLATE_ENV = "STRONGROOM_TEMPLATE"
 
@@ -35,7 +36,7 @@ LOCAL_TABLES: dict[str, Callable[[Settings], str]] = {
 }
 
 
-class TemplateError(ValueError):
+class TemplateError(StrongroomError, ValueError):
     """template.yaml says something the local runtime can't follow; the message says what."""
 
 

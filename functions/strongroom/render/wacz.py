@@ -27,6 +27,7 @@ from pathlib import Path
 
 from warcio.timeutils import timestamp_to_iso_date
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.render.model import ReleasedTitle
 from strongroom.render.urls import SitePlan
 from strongroom.render.warc import CHUNK, Capture, TitleWarc
@@ -36,7 +37,7 @@ DATAPACKAGE = "datapackage.json"
 DIGEST = "datapackage-digest.json"
 
 
-class WaczError(RuntimeError):
+class WaczError(StrongroomError, RuntimeError):
     """The wacz tool failed; the message carries what it printed."""
 
 

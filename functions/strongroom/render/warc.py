@@ -39,6 +39,7 @@ from warcio.timeutils import (
 from warcio.warcwriter import WARCWriter
 
 import strongroom
+from strongroom.domain.errors import StrongroomError
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
 from strongroom.render.urls import SitePlan, url_key
 
@@ -47,7 +48,7 @@ WARC_11 = "https://iipc.github.io/warc-specifications/specifications/warc-format
 CAPTURED_TYPES = ("response", "resource", "revisit")
 
 
-class FixityError(IOError):
+class FixityError(StrongroomError, IOError):
     """A file's bytes did not match its recorded digest while being copied: the node's copy is damaged."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from strongroom.domain.errors import StrongroomError
+
 INVENTORY_TYPE = "https://ocfl.io/1.1/spec/#inventory"
 DIGEST_ALGORITHM = "sha512"
 FIXITY_ALGORITHM = "sha256"
@@ -27,7 +29,7 @@ _VERSION = re.compile(r"^v(\d+)$")
 _RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-class InventoryError(ValueError):
+class InventoryError(StrongroomError, ValueError):
     """An inventory (or the input for one) breaks an OCFL rule; the message says which and what to do."""
 
 

@@ -13,6 +13,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
+from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ocfl.inventory import INVENTORY, Inventory, sidecar
 from strongroom.domain.ocfl.layout import object_root
 from strongroom.domain.ports import BlobStore, NotFound
@@ -21,7 +22,7 @@ CHUNK = 1 << 20
 KINDS = ("flip_bits", "truncate", "delete", "replace", "rollback", "tamper_inventory", "wipe_node")
 
 
-class ChaosError(RuntimeError):
+class ChaosError(StrongroomError, RuntimeError):
     """The damage asked for cannot be done to this key (e.g. nothing older to roll back to)."""
 
 
