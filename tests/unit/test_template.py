@@ -16,7 +16,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.cfn import load
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROL = ROOT / "template.yaml"
@@ -26,32 +27,6 @@ PUBLISHER_TAG = "${aws:PrincipalTag/strongroom:publisher}"
 
 
 # ---------------------------------------------------------------- loading
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns !Ref / !Sub / !GetAtt ... into their long JSON forms."""
-
-
-def _short_tag(loader: yaml.Loader, suffix: str, node: yaml.Node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load(path: Path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +128,8 @@ def test_functions_get_every_setting_config_reads(control):
 def test_ingest_function_limits(control):
     fn = control["Resources"]["IngestFunction"]["Properties"]
     glob = control["Globals"]["Function"]
-    assert glob["Runtime"] == "python3.11" and glob["Architectures"] == ["arm64"]
+    assert glob["Runtime"] == "python3.11" and glob["Architectures"] == [{"Ref": "Architecture"}]
+    assert control["Parameters"]["Architecture"]["Default"] == "arm64"
     assert glob["Timeout"] == 900
     assert fn["EphemeralStorage"]["Size"] == 10240
     assert fn["ReservedConcurrentExecutions"] == {"Ref": "IngestConcurrency"}
