@@ -19,7 +19,7 @@ ARCH       ?= arm64
 BUILD_DIR  ?= .aws-sam/build
 NODE_BUILD_DIR ?= .aws-sam/node
 
-.PHONY: demo test up down bench lock clean venv sam build
+.PHONY: demo test up down bench lock clean venv sam build checkov
 .DEFAULT_GOAL := demo
 
 venv: $(STAMP)
@@ -78,8 +78,13 @@ up: venv
 down: venv
 	$(BIN)/strongroom --data $(DATA) down
 
+checkov: venv
+	$(BIN)/checkov --quiet --compact --framework cloudformation --skip-download \
+	  $(addprefix -f ,template.yaml $(wildcard infra/*.yaml))
+
 test: venv sam
 	$(BIN)/cfn-lint template.yaml infra/*.yaml
+	$(MAKE) --no-print-directory checkov
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 bench: venv

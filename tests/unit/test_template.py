@@ -89,6 +89,15 @@ def test_cfn_lint_passes(path: Path):
     assert not findings, "\n".join(str(m) for m in findings)
 
 
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_every_checkov_exception_says_why(path: Path):
+    """`make test` runs checkov; what it is told to skip is in the template, each with its reason."""
+    for name, res in load(path)["Resources"].items():
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (name, skip)
+            assert len(skip.get("comment", "")) > 40, f"{name} skips {skip['id']} without a reason"
+
+
 # ---------------------------------------------------------------- contract with the local runtime
 
 
