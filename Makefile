@@ -16,6 +16,8 @@ SAM_STAMP := $(SAM_VENV)/.installed
 # Lambda architecture of every function (template.yaml's and node.yaml's Architecture
 # parameter). arm64 on AWS; `make build ARCH=x86_64` makes artifacts this machine can import.
 ARCH       ?= arm64
+# No usage data from the SAM CLI to AWS (and no waiting on it where there is no network).
+export SAM_CLI_TELEMETRY := 0
 BUILD_DIR  ?= .aws-sam/build
 NODE_BUILD_DIR ?= .aws-sam/node
 
