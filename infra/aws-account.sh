@@ -4,6 +4,7 @@
 if [[ -n "${STRONGROOM_ACCOUNT_ID:-}" ]]; then
   account="$STRONGROOM_ACCOUNT_ID" partition="${STRONGROOM_PARTITION:-aws}"
 elif [[ $dry_run -eq 1 ]]; then
+  echo "+ aws sts get-caller-identity --query Arn --output text"
   account="ACCOUNT_ID" partition="aws"
 else
   caller_arn="$(aws sts get-caller-identity --query Arn --output text)"

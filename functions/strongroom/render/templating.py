@@ -1,8 +1,9 @@
 """The Jinja2 environment for the site and the replay banner: autoescape on, undefined names fail.
 
 Templates live in the repository's top-level ``site_templates/`` (so designers can change
-pages without touching code); STRONGROOM_SITE_TEMPLATES points elsewhere, for a packaged
-function whose code root does not include that folder.
+pages without touching code). A Lambda artifact has no repository around it: the build
+(functions/Makefile) copies the folder into the package as ``strongroom/site_templates/``,
+which is used when present. STRONGROOM_SITE_TEMPLATES, when set, overrides both.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+PACKAGED = Path(__file__).resolve().parents[1] / "site_templates"  # inside a built artifact
+REPOSITORY = Path(__file__).resolve().parents[3] / "site_templates"  # functions/strongroom/render/ -> top level
+
 
 def templates_dir() -> Path:
     configured = os.environ.get("STRONGROOM_SITE_TEMPLATES")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3] / "site_templates"
+    return PACKAGED if PACKAGED.is_dir() else REPOSITORY
 
 
 @lru_cache(maxsize=4)
