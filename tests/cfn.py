@@ -31,3 +31,15 @@ _CfnLoader.add_multi_constructor("!", _short_tag)
 def load(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+
+def create_catalog_table(client, name: str) -> None:
+    """The catalog table as template.yaml declares it (keys and indexes), under another name:
+    tests that make their own table cannot drift from the deployed one."""
+    props = load(TEMPLATE)["Resources"]["CatalogTable"]["Properties"]
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
+                        AttributeDefinitions=props["AttributeDefinitions"],
+                        GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []))

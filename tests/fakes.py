@@ -119,6 +119,20 @@ class MemoryCatalog:
     def list_aus(self):
         return [self.get_au(k) for k in sorted(self.aus)]
 
+    def aus_of_title(self, title):
+        from strongroom.domain.catalog import title_of
+
+        return [self.get_au(k) for k in sorted(self.aus) if title_of(k) == title.strip("/")]
+
+    def poll_candidates(self, polled_before, limit):
+        from strongroom.domain.catalog import NEVER_POLLED, poll_order_key, poll_time_key
+
+        keyed = sorted((poll_order_key(r), k) for k, r in self.aus.items())
+        upper = poll_time_key(polled_before) + "$"
+        never = [k for key, k in reversed(keyed) if key.startswith(NEVER_POLLED)][:limit]
+        polled = [k for key, k in keyed if not key.startswith(NEVER_POLLED) and key <= upper][:limit]
+        return [self.get_au(k) for k in never + polled]
+
     def add_events(self, events):
         for e in events:
             self.event_log[e.identifier] = e

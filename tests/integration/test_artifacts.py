@@ -41,7 +41,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.cfn import load
+from tests.cfn import create_catalog_table, load
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("artifacts")]
 
@@ -324,11 +324,7 @@ def make_aws(endpoint: str) -> dict:
         kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         regional.create_bucket(Bucket=node_bucket(region), **kwargs)
         regional.put_bucket_versioning(Bucket=node_bucket(region), VersioningConfiguration={"Status": "Enabled"})
-    client("dynamodb", endpoint).create_table(
-        TableName=f"{PREFIX}-catalog", BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}])
+    create_catalog_table(client("dynamodb", endpoint), f"{PREFIX}-catalog")
     origin = {"DomainName": f"{PREFIX}-public-{ACCOUNT}.s3.{REGION}.amazonaws.com",
               "S3OriginConfig": {"OriginAccessIdentity": ""}}
     dist = client("cloudfront", endpoint).create_distribution(DistributionConfig={

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from strongroom.config import settings
 from strongroom.domain.catalog import AuRecord
 from strongroom.domain.planner import plan_polls
 from strongroom.domain.schedule import jitter, next_poll_due
+from strongroom.flows.audit import due_aus
+from strongroom.flows.ingest import Archive
+from tests.fakes import MemoryBlobStore, MemoryCatalog
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -99,3 +104,53 @@ def test_naive_times_are_refused():
         plan_polls([rec("a/t/x")], {}, datetime(2026, 1, 1), 90, 10, 7)
     with pytest.raises(ValueError, match="time zone"):
         next_poll_due("a/t/x", datetime(2026, 1, 1), 90, 7)
+
+
+# -- the planner flow over the catalog's poll index -------------------------------------------
+
+
+class IndexOnlyCatalog(MemoryCatalog):
+    """A catalog that refuses to be read whole: the planner must find due AUs through the index."""
+
+    def list_aus(self):
+        raise AssertionError("the planner scanned the whole catalog")
+
+
+def _archive(catalog, **audit) -> Archive:
+    cfg = settings()
+    return Archive(ingest=MemoryBlobStore("ingest"), nodes=[], catalog=catalog, limits=cfg.limits,
+                   audit=replace(cfg.audit, **audit))
+
+
+def test_due_aus_reads_the_index_and_plans_what_the_whole_catalog_would():
+    # AUs polled around the due line, where each one's own jitter decides, plus never-polled ones.
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    catalog = IndexOnlyCatalog()
+    gen = random.Random(7)
+    records = []
+    for i in range(400):
+        last = None if i % 10 == 0 else (now - timedelta(days=gen.uniform(70, 110))).isoformat()
+        records.append(rec(f"p/t/{i:03d}", bytes_=1, last_poll=last,
+                           updated=(now - timedelta(days=gen.uniform(100, 200), seconds=i)).isoformat()))
+        catalog.put_au(records[-1])
+    archive = _archive(catalog, interval_days=90, jitter_days=7, budget_bytes_per_run=10**9, max_aus_per_run=10**6)
+
+    whole = plan_polls(records, {}, now, 90, 10**9, 7)
+    assert 40 < len(whole) < 400  # some due only by their jitter, some not due
+    assert due_aus(archive, now) == whole
+
+
+def test_due_aus_takes_at_most_max_aus_per_run_never_polled_first():
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    catalog = IndexOnlyCatalog()
+    for i in range(50):
+        catalog.put_au(rec(f"p/old/{i:02d}", last_poll=(now - timedelta(days=200 + i)).isoformat()))
+    for i in range(3):
+        catalog.put_au(rec(f"p/new/{i}", updated=(now - timedelta(days=i)).isoformat()))
+    archive = _archive(catalog, interval_days=90, jitter_days=7, budget_bytes_per_run=10**9, max_aus_per_run=8)
+
+    planned = due_aus(archive, now)
+    assert len(planned) == 8
+    assert planned[:3] == ["p/new/0", "p/new/1", "p/new/2"]
+    # the rest from the eight longest unpolled (what the index hands over), in the rule's order
+    assert set(planned[3:]) < {f"p/old/{i:02d}" for i in range(42, 50)}

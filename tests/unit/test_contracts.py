@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from strongroom.adapters.s3 import S3BlobStore
 from strongroom.domain.catalog import AuRecord, StaleWrite
 from strongroom.domain.ports import NotFound, StoredObject
 from strongroom.domain.premis import PremisEvent
+from tests.cfn import create_catalog_table
 from tests.fakes import MemoryBlobStore, MemoryCatalog
 
 REGION = "us-east-1"
@@ -58,11 +60,7 @@ def catalog(request):
         return
     request.getfixturevalue("aws")
     client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(
-        TableName="catalog", BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}])
+    create_catalog_table(client, "catalog")
     yield DynamoCatalog(client, "catalog")
 
 
@@ -199,6 +197,50 @@ def test_list_aus_in_au_order(catalog):
     for au in ("zeta/t/1", "acme/jbio/2024", "acme/jbio/2023"):
         catalog.put_au(_record(au))
     assert [r.au for r in catalog.list_aus()] == ["acme/jbio/2023", "acme/jbio/2024", "zeta/t/1"]
+
+
+def test_aus_of_title_are_that_title_only_in_au_order(catalog):
+    for au in ("acme/jbio/2024", "acme/jbiology/1", "acme/jbio/2023", "zeta/jbio/1"):
+        catalog.put_au(_record(au))
+    assert [r.au for r in catalog.aus_of_title("acme/jbio")] == ["acme/jbio/2023", "acme/jbio/2024"]
+    assert catalog.aus_of_title("acme/jbio/") == catalog.aus_of_title("acme/jbio")
+    assert catalog.aus_of_title("acme/nothing") == []
+
+
+def _polled(au, last_poll, updated="2026-01-01T00:00:00+00:00"):
+    record = _record(au)
+    record.last_poll, record.updated = last_poll, updated
+    return record
+
+
+def test_poll_candidates_never_polled_newest_first_then_oldest_poll_first(catalog):
+    # Sixty AUs, enough that the index's sixteen shards each hold several of each kind.
+    for i in range(30):
+        catalog.put_au(_polled(f"p/never/{i:02d}", None, updated=f"2026-02-{i % 28 + 1:02d}T00:00:{i:02d}+00:00"))
+        catalog.put_au(_polled(f"p/polled/{i:02d}", f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00"))
+    catalog.put_au(_polled("p/recent/1", "2026-06-01T00:00:00+00:00"))
+    before = datetime(2026, 1, 15, 9, 0, 0, tzinfo=UTC)
+
+    got = catalog.poll_candidates(before, limit=100)
+    never = sorted((f"2026-02-{i % 28 + 1:02d}T00:00:{i:02d}+00:00", f"p/never/{i:02d}") for i in range(30))
+    polled = sorted((f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00", f"p/polled/{i:02d}") for i in range(30)
+                    if f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00" <= "2026-01-15T09:00:00+00:00")
+    assert [r.au for r in got] == [au for _, au in reversed(never)] + [au for _, au in polled]
+
+    limited = catalog.poll_candidates(before, limit=5)  # the first five of each kind, across shards
+    assert [r.au for r in limited] == [au for _, au in reversed(never)][:5] + [au for _, au in polled][:5]
+    assert limited[0] == catalog.get_au(limited[0].au)  # whole records
+
+
+def test_poll_candidates_follow_each_new_poll(catalog):
+    catalog.put_au(_polled("p/t/1", None))
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    assert [r.au for r in catalog.poll_candidates(at, 10)] == ["p/t/1"]
+    catalog.put_au(_polled("p/t/1", "2026-03-01T00:00:00.5+00:00"))  # polled: no longer never-polled
+    assert catalog.poll_candidates(at, 10) == []  # half a second after the bound
+    assert [r.au for r in catalog.poll_candidates(datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC), 10)] == ["p/t/1"]
+    catalog.clear()
+    assert catalog.poll_candidates(at, 10) == []
 
 
 def _event(object_id, at, identifier, type_="ingestion"):

@@ -8,6 +8,7 @@ from moto import mock_aws
 
 from strongroom.config import settings
 from strongroom.flows.ingest import Outcome
+from tests.cfn import create_catalog_table
 
 
 def s3_event(key: str, version: str, sequencer: str) -> dict:
@@ -35,11 +36,7 @@ def handler_module(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "strongroom")
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=settings().catalog_table, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_catalog_table(boto3.client("dynamodb"), settings().catalog_table)
         from strongroom.handlers import ingest
 
         calls: list[str] = []

@@ -5,18 +5,35 @@ Layout: AU#<au> / AU          the AuRecord
         LOCK#<name> / LOCK    a lease serialising ingests of one AU
         RELEASE#<id> / RELEASE  a release (strongroom.domain.release), `revision` for conditional writes
 Items are JSON in a `doc` attribute: the record shapes live in the domain, not here.
+
+AU items also carry the keys of two sparse global secondary indexes (template.yaml declares
+them), so no flow has to scan the table to find AUs:
+        by-title   title_key = publisher/title, pk         (aus_of_title)
+        by-poll    poll_shard = 00..15, polled = poll_order_key   (poll_candidates)
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from strongroom.domain.catalog import AuRecord, StaleWrite
+from strongroom.domain.catalog import (
+    NEVER_POLLED,
+    POLL_SHARDS,
+    AuRecord,
+    StaleWrite,
+    poll_order_key,
+    poll_shard,
+    poll_time_key,
+    title_of,
+)
 from strongroom.domain.premis import PremisEvent
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
+TITLE_INDEX = "by-title"
+POLL_INDEX = "by-poll"
 
 
 def _object_pk(object_id: str) -> str:
@@ -32,6 +49,9 @@ class DynamoCatalog:
         self.client.put_item(TableName=self.table, Item={
             "pk": {"S": f"AU#{record.au}"}, "sk": {"S": "AU"},
             "doc": {"S": json.dumps(record.as_dict(), sort_keys=True)},
+            "title_key": {"S": title_of(record.au)},
+            "poll_shard": {"S": poll_shard(record.au)},
+            "polled": {"S": poll_order_key(record)},
         })
 
     def get_au(self, au: str) -> AuRecord | None:
@@ -45,6 +65,45 @@ class DynamoCatalog:
                    for item in self._scan({"sk": {"AttributeValueList": [{"S": "AU"}], "ComparisonOperator": "EQ"}})]
         return sorted(records, key=lambda r: r.au)
 
+    def aus_of_title(self, title: str) -> list[AuRecord]:
+        items = self._query(IndexName=TITLE_INDEX, KeyConditionExpression="title_key = :t",
+                            ExpressionAttributeValues={":t": {"S": title.strip("/")}})
+        return sorted((AuRecord.from_dict(json.loads(i["doc"]["S"])) for i in items), key=lambda r: r.au)
+
+    def poll_candidates(self, polled_before: datetime, limit: int) -> list[AuRecord]:
+        # The global first `limit` of each kind are among the first `limit` of every shard: read
+        # those (at most POLL_SHARDS x limit entries) and merge.
+        never: list[tuple[str, AuRecord]] = []
+        polled: list[tuple[str, AuRecord]] = []
+        upper = poll_time_key(polled_before) + "$"  # '$' sorts after the '#' that ends a poll time
+        for n in range(POLL_SHARDS):
+            shard = {":s": {"S": f"{n:02d}"}}
+            never += self._index_entries(limit, KeyConditionExpression="poll_shard = :s AND begins_with(polled, :n)",
+                                         ExpressionAttributeValues={**shard, ":n": {"S": NEVER_POLLED}},
+                                         ScanIndexForward=False)
+            polled += self._index_entries(limit, KeyConditionExpression="poll_shard = :s AND polled BETWEEN :lo AND :hi",
+                                          ExpressionAttributeValues={**shard, ":lo": {"S": "1"}, ":hi": {"S": upper}})
+        never.sort(key=lambda e: e[0], reverse=True)
+        polled.sort(key=lambda e: e[0])
+        return [r for _, r in never[:limit]] + [r for _, r in polled[:limit]]
+
+    def _index_entries(self, limit: int, **query) -> list[tuple[str, AuRecord]]:
+        out: list[tuple[str, AuRecord]] = []
+        for item in self._query(IndexName=POLL_INDEX, Limit=limit, **query):
+            out.append((item["polled"]["S"], AuRecord.from_dict(json.loads(item["doc"]["S"]))))
+            if len(out) >= limit:
+                break
+        return out
+
+    def _query(self, **query):
+        kwargs = {"TableName": self.table, **query}
+        while True:
+            r = self.client.query(**kwargs)
+            yield from r.get("Items", [])
+            if "LastEvaluatedKey" not in r:
+                return
+            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
     def add_events(self, events: list[PremisEvent]) -> None:
         for e in events:
             self.client.put_item(TableName=self.table, Item={
@@ -53,19 +112,10 @@ class DynamoCatalog:
             })
 
     def events(self, object_id: str) -> list[PremisEvent]:
-        out: list[PremisEvent] = []
-        kwargs = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
-            "ExpressionAttributeValues": {":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            r = self.client.query(**kwargs)
-            out += [PremisEvent.from_dict(json.loads(i["doc"]["S"])) for i in r.get("Items", [])]
-            if "LastEvaluatedKey" not in r:
-                return out
-            kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+        items = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+                            ExpressionAttributeValues={":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
+                            ConsistentRead=True)
+        return [PremisEvent.from_dict(json.loads(i["doc"]["S"])) for i in items]
 
     def try_lock(self, name: str, owner: str, now: float, seconds: float) -> bool:
         try:

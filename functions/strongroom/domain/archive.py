@@ -40,3 +40,6 @@ class AuditSettings:
     quorum: int
     budget_bytes_per_run: int
     jitter_days: int
+    # The most AUs one planner run reads from the catalog's poll index and polls: what keeps a run's
+    # work the same whether the archive holds a thousand AUs or sixty million.
+    max_aus_per_run: int = 1000

@@ -6,16 +6,51 @@ archive, and `rebuild` recreates every catalog entry from one of them.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from strongroom.domain.errors import StrongroomError
 from strongroom.domain.premis import PremisEvent
-from strongroom.domain.schedule import next_poll_due
+from strongroom.domain.schedule import next_poll_due, parse_time
+
+# How the catalog finds AUs without reading all of them (the adapter keeps these as index keys):
+#   by title: every AU of one publisher/title, for a release proposal;
+#   by poll:  the AUs first in line for a poll, spread over POLL_SHARDS partitions so that no one
+#             index partition takes every write, each ordered by poll_order_key.
+POLL_SHARDS = 16
+NEVER_POLLED = "0#"  # sorts before every poll time, so the never-polled are a range of their own
+
+
+def poll_shard(au: str) -> str:
+    """The AU's partition of the poll index: fixed by its id, spread evenly."""
+    return f"{int.from_bytes(hashlib.sha256(au.encode('utf-8')).digest()[:4], 'big') % POLL_SHARDS:02d}"
+
+
+def poll_time_key(when: datetime | str) -> str:
+    """A poll time as a string that sorts as the time does (UTC, fixed width)."""
+    parsed = parse_time(when)
+    if parsed is None:
+        raise ValueError("a poll time is needed")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def poll_order_key(record: AuRecord) -> str:
+    """Where the AU stands in the poll index: never polled, by ingest time; else by last poll.
+    Ends with the AU id, so no two AUs tie."""
+    if record.last_poll:
+        return f"{poll_time_key(record.last_poll)}#{record.au}"
+    return f"{NEVER_POLLED}{record.updated or ''}#{record.au}"
+
+
+def title_of(au: str) -> str:
+    """publisher/title of an AU id publisher/title/au."""
+    return "/".join(au.split("/")[:2])
 
 
 @dataclass
@@ -79,7 +114,20 @@ class Catalog(Protocol):
 
     def get_au(self, au: str) -> AuRecord | None: ...
 
-    def list_aus(self) -> list[AuRecord]: ...
+    def list_aus(self) -> list[AuRecord]:
+        """Every AU: a whole-catalog read, for an admin's listing only; no scheduled flow calls it."""
+        ...
+
+    def aus_of_title(self, title: str) -> list[AuRecord]:
+        """The AUs of one title (publisher/title) in AU order, from the title index (never a scan)."""
+        ...
+
+    def poll_candidates(self, polled_before: datetime, limit: int) -> list[AuRecord]:
+        """The AUs first in line for a poll, from the poll index (never a scan): up to `limit`
+        never-polled AUs, newest ingest first, then up to `limit` AUs last polled at or before
+        polled_before, oldest poll first. Reads at most POLL_SHARDS x limit index entries of each
+        kind, however many AUs the archive holds."""
+        ...
 
     def add_events(self, events: list[PremisEvent]) -> None:
         """Record events; an event already recorded (same identifier) is not duplicated."""

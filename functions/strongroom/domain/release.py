@@ -286,8 +286,8 @@ def resolve_aus(p: Proposal, known: Iterable[str]) -> tuple[str, ...]:
         prefix = p.title.strip("/") + "/"
         aus = tuple(a for a in known if a.startswith(prefix))
         if not aus:
-            raise NoSuchRelease(f"the archive holds no AU of title {p.title!r}; titles are "
-                                    f"{sorted({'/'.join(a.split('/')[:2]) for a in known})}", "title")
+            raise NoSuchRelease(f"the archive holds no AU of title {p.title!r}; a title is publisher/title, "
+                                "as `strongroom status` lists them", "title")
         return aus
     missing = [a for a in p.aus if a not in known]
     if missing:

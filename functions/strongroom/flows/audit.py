@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from strongroom.domain import premis
 from strongroom.domain.catalog import au_lease
@@ -325,11 +325,15 @@ def _update_record(archive: Archive, au: str, report: PollReport, reference_sha5
 
 
 def due_aus(archive: Archive, now: datetime) -> list[str]:
-    """The AUs the planner polls now (strongroom.toml [audit]: interval, byte budget, jitter)."""
+    """The AUs the planner polls now (strongroom.toml [audit]: interval, byte budget, jitter, and
+    at most max_aus_per_run). Reads the catalog's poll index, never the whole catalog: the AUs
+    never polled, and those last polled early enough to be due whatever their jitter."""
 
     cfg = archive.audit
-    return plan_polls(archive.catalog.list_aus(), {}, now, cfg.interval_days, cfg.budget_bytes_per_run,
-                      cfg.jitter_days)
+    latest_due = now - timedelta(days=cfg.interval_days - cfg.jitter_days)
+    candidates = archive.catalog.poll_candidates(latest_due, cfg.max_aus_per_run)
+    return plan_polls(candidates, {}, now, cfg.interval_days, cfg.budget_bytes_per_run,
+                      cfg.jitter_days)[:cfg.max_aus_per_run]
 
 
 def poll_each(archive: Archive, aus: Iterable[str], *, voter: Voter | None = None,

@@ -108,7 +108,7 @@ class ReleaseService:
         return self._load(release_id)
 
     def propose(self, proposal: Proposal, actor: str) -> tuple[Release, bool]:
-        known = [a.au for a in self.archive.catalog.list_aus()]
+        known = self._known_aus(proposal)
         r, created = rules.propose(proposal, actor, self.clock(), known, self.releases())
         if not created:
             return r, False
@@ -116,6 +116,13 @@ class ReleaseService:
             return self._save(r, "proposed"), True
         except StaleWrite:  # the same proposal, at the same moment: answer as for a repeat
             return rules.propose(proposal, actor, self.clock(), known, self.releases())
+
+    def _known_aus(self, proposal: Proposal) -> list[str]:
+        """The AUs the archive holds of those the proposal names: one title's from the title index,
+        or each named AU looked up (never a scan of the catalog)."""
+        if proposal.title:
+            return [r.au for r in self.archive.catalog.aus_of_title(proposal.title)]
+        return [au for au in proposal.aus if self.archive.catalog.get_au(au) is not None]
 
     def approve(self, release_id: str, actor: str) -> tuple[Release, bool]:
         r = self._load(release_id)
