@@ -121,6 +121,18 @@ def test_list_by_prefix_in_key_order_with_only_what_a_listing_carries(store):
     assert [o.key for o in store.list()] == ["a/1", "b/1", "b/2", "bb/3"]
 
 
+def test_s3_listing_is_fetched_page_by_page_as_it_is_walked(aws):
+    # A rebuild walks a node bucket of millions of keys: the listing must not load every page first.
+    store = _s3_store("contract-pages")
+    for i in range(1001):  # S3 answers 1,000 keys a page
+        store.client.put_object(Bucket="contract-pages", Key=f"k/{i:04d}", Body=b"")
+    pages = []
+    store.client.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: pages.append(1))
+    walk = store.list("k/")
+    assert next(walk).key == "k/0000" and len(pages) == 1
+    assert sum(1 for _ in walk) == 1000 and len(pages) == 2
+
+
 def test_copy_from_keeps_bytes_and_checksum(make_store):
     source, dest = make_store("contract-src"), make_store("contract-dst")
     data = b"replicate me"

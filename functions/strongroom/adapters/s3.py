@@ -112,9 +112,9 @@ class S3BlobStore:
         )
 
     def list(self, prefix="") -> Iterator[StoredObject]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.name, Prefix=prefix)))
-        for page in pages:
+        # Page by page as the caller walks: a node bucket of millions of keys is never held in memory.
+        pages = iter(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix))
+        while (page := self._call("list", prefix, next, pages, None)) is not None:
             for o in page.get("Contents", []):
                 yield StoredObject(key=o["Key"], size=o["Size"], etag=o.get("ETag", "").strip('"') or None)
 
