@@ -59,12 +59,13 @@ class MemoryBlobStore:
         self._check()
         return self._info(key) if key in self.objects else None
 
-    def list(self, prefix="") -> Iterator[StoredObject]:
+    def list(self, prefix="", *, versions=False) -> Iterator[StoredObject]:
         self._check()
         for key in sorted(self.objects):
             if key.startswith(prefix):  # like ListObjectsV2: no checksum, no version id (head() has them)
                 data = self.objects[key]
-                yield StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest())
+                yield StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest(),
+                                   version_id=self._info(key).version_id if versions else None)
 
     def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         self._check()

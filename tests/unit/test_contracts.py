@@ -121,6 +121,22 @@ def test_list_by_prefix_in_key_order_with_only_what_a_listing_carries(store):
     assert [o.key for o in store.list()] == ["a/1", "b/1", "b/2", "bb/3"]
 
 
+def test_list_with_versions_gives_each_current_version_and_leaves_deleted_keys_out(store):
+    store.put("b/1", b"first")
+    store.put("b/1", b"second")
+    store.put("b/2", b"two")
+    store.put("b/3", b"gone")
+    store.delete("b/3")
+    store.put("c/1", b"other prefix")
+    listed = list(store.list("b/", versions=True))
+    assert [(o.key, o.size) for o in listed] == [("b/1", 6), ("b/2", 3)]
+    for o in listed:
+        assert o.version_id is not None and o.version_id == store.head(o.key).version_id
+        assert o.etag == store.head(o.key).etag
+    with store.open("b/1", version_id=listed[0].version_id) as f:
+        assert f.read() == b"second"
+
+
 def test_s3_listing_is_fetched_page_by_page_as_it_is_walked(aws):
     # A rebuild walks a node bucket of millions of keys: the listing must not load every page first.
     store = _s3_store("contract-pages")

@@ -111,8 +111,18 @@ class S3BlobStore:
             version_id=r.get("VersionId"),
         )
 
-    def list(self, prefix="") -> Iterator[StoredObject]:
+    def list(self, prefix="", *, versions=False) -> Iterator[StoredObject]:
         # Page by page as the caller walks: a node bucket of millions of keys is never held in memory.
+        if versions:
+            # Every version and delete marker, by key; a key's current version says IsLatest (a deleted
+            # key's latest entry is a delete marker, so none of its versions does).
+            pages = iter(self.client.get_paginator("list_object_versions").paginate(Bucket=self.name, Prefix=prefix))
+            while (page := self._call("list versions", prefix, next, pages, None)) is not None:
+                for v in page.get("Versions", []):
+                    if v.get("IsLatest"):
+                        yield StoredObject(key=v["Key"], size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
+                                           version_id=v.get("VersionId"))
+            return
         pages = iter(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix))
         while (page := self._call("list", prefix, next, pages, None)) is not None:
             for o in page.get("Contents", []):

@@ -50,8 +50,11 @@ class BlobStore(Protocol):
         """The object's size and checksums, or None when it does not exist."""
         ...
 
-    def list(self, prefix: str = "") -> Iterator[StoredObject]:
-        """Every current object under prefix, in key order."""
+    def list(self, prefix: str = "", *, versions: bool = False) -> Iterator[StoredObject]:
+        """Every current object under prefix, in key order: key, size and ETag.
+
+        versions=True also gives each one's version_id (S3: ListObjectVersions), so that a reader
+        can pin its reads to what was listed without asking for each object again."""
         ...
 
     def copy_from(self, source: BlobStore, key: str, *, dest_key: str | None = None,

@@ -90,7 +90,9 @@ def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,
 
 
 def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collection[str] | None) -> None:
-    listed = {o.key[len(root) + 1:]: o for o in store.list(f"{root}/")}
+    # One listing with version ids: each read is pinned to the version listed, with no request per file
+    # to learn it.
+    listed = {o.key[len(root) + 1:]: o for o in store.list(f"{root}/", versions=True)}
     wanted = [k for k in listed if not k.startswith(f"{LOGS}/")] if keys is None else list(keys)
     inventory_bytes, declared = b"", None
     for rel in sorted(wanted):
@@ -98,15 +100,8 @@ def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collect
         if obj is None:
             result.missing.append(rel)
             continue
-        version_id = obj.version_id
-        if version_id is None:  # some stores list without versions: pin the read to the version headed
-            info = store.head(obj.key)
-            if info is None:
-                result.missing.append(rel)
-                continue
-            version_id = info.version_id
         try:
-            fh, prefix = hash_file(store, obj.key, nonce, version_id,
+            fh, prefix = hash_file(store, obj.key, nonce, obj.version_id,
                                    keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0)
         except NotFound:  # deleted between listing and reading
             result.missing.append(rel)
