@@ -287,6 +287,13 @@ def test_events_oldest_first_per_object_and_not_duplicated(catalog):
     assert catalog.events("nobody/t/1") == []
 
 
+def test_many_events_at_once_all_recorded_once(catalog):
+    au = "acme/jbio/2024"
+    many = [_event(au, f"2026-01-01T00:00:{i:02d}Z", f"e{i:02d}") for i in range(60)]
+    catalog.add_events(many + many[:3])  # more than one request's worth, some twice
+    assert catalog.events(au) == many
+
+
 def _release(rid, revision, **kw):
     return {"id": rid, "revision": revision, "proposed_at": kw.pop("proposed_at", "2026-01-01T00:00:00Z"), **kw}
 

@@ -15,6 +15,7 @@ them), so no flow has to scan the table to find AUs:
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -105,11 +106,23 @@ class DynamoCatalog:
             kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
 
     def add_events(self, events: list[PremisEvent]) -> None:
-        for e in events:
-            self.client.put_item(TableName=self.table, Item={
-                "pk": {"S": _object_pk(e.object)}, "sk": {"S": f"EVENT#{e.at}#{e.identifier}"},
-                "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)},
-            })
+        # 25 to a request (BatchWriteItem's most), which refuses one key twice in a request: the last wins.
+        items = {(_object_pk(e.object), f"EVENT#{e.at}#{e.identifier}"): e for e in events}
+        requests = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": sk},
+                                             "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)}}}}
+                    for (pk, sk), e in items.items()]
+        for start in range(0, len(requests), 25):
+            self._batch_write(requests[start:start + 25])
+
+    def _batch_write(self, requests: list[dict]) -> None:
+        """Write until DynamoDB has taken every item (it hands back what it throttled), backing off."""
+        pending, delay = requests, 0.05
+        while pending:
+            r = self.client.batch_write_item(RequestItems={self.table: pending})
+            pending = r.get("UnprocessedItems", {}).get(self.table, [])
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def events(self, object_id: str) -> list[PremisEvent]:
         items = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
