@@ -5,6 +5,7 @@ a node taken offline mid-poll is unavailable, never damaged."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 import pytest
@@ -101,11 +102,15 @@ def test_a_node_offline_mid_poll_is_unavailable_not_damaged(local_archive, au, m
     compose.clients.s3.cache_clear()
     compose.clients.dynamodb.cache_clear()
     archive = compose.archive()
-    target = "ap-east-1"  # voted after us-east-2, which triggers the outage
+    target = "ap-east-1"  # its vote starts once us-east-2's vote has taken it offline
+    outage = threading.Event()
 
     def voter(region, store, au_, nonce, keys=None):
         if region == "us-east-2" and keys is None:
             audit_commands.set_node_offline(local_archive.data_dir, target, True)
+            outage.set()
+        elif region == target and keys is None:
+            assert outage.wait(120), "us-east-2's vote never started"
         return local_voter(region, store, au_, nonce, keys)
 
     try:

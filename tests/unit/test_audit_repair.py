@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 
 import pytest
 
@@ -13,7 +14,7 @@ from strongroom.domain import ocfl, premis
 from strongroom.domain.tally import OK, choose_reference, tally
 from strongroom.domain.vote import new_nonce
 from strongroom.flows import ocfl_store
-from strongroom.flows.audit import AuditBusy, run_poll
+from strongroom.flows.audit import AuditBusy, local_voter, run_poll
 from strongroom.flows.poll import vote
 from strongroom.flows.rebuild import rebuild_catalog
 from strongroom.flows.repair import (
@@ -177,6 +178,24 @@ def test_a_copy_changed_since_the_vote_is_skipped_not_overwritten(archive):
     report = repair(AU, t, stores(archive), lambda a, b: 0.0)
     assert [a.status for a in report.actions] == ["skipped"]
     assert store.objects[key] == b"someone wrote here after the vote"
+
+
+def test_the_twelve_votes_of_a_poll_run_at_once_and_come_back_in_node_order(archive):
+    # Each vote waits at a barrier until all twelve are in flight: votes taken one after another
+    # would break it (BrokenBarrierError) instead of meeting there.
+    together = threading.Barrier(len(archive.nodes), timeout=30)
+    seen: list[str] = []
+
+    def voter(region, store, au, nonce, keys=None):
+        if keys is None:
+            together.wait()
+        seen.append(region)
+        return local_voter(region, store, au, nonce, keys)
+
+    report = run_poll(archive, AU, now=NOW, voter=voter)
+    assert report.status == "ok" and report.agreement == len(archive.nodes)
+    assert list(report.cost) == [ns.node.region for ns in archive.nodes]
+    assert sorted(seen) == sorted(ns.node.region for ns in archive.nodes)
 
 
 def test_extra_files_are_reported_and_never_deleted(archive):

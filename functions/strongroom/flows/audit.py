@@ -24,6 +24,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -101,6 +102,19 @@ def local_voter(region: str, store, au: str, nonce: bytes, keys: Collection[str]
     return vote(store, au, nonce, region, keys=keys)
 
 
+def take_votes(voter: Voter, stores: dict, au: str, nonce: bytes, *, keys: Collection[str] | None = None,
+               renew: Callable[[], None] = lambda: None, renew_every: float = 300.0) -> list[Vote]:
+    """Every node's vote at once (each reads its own copy; on AWS each is its region's own function),
+    in node order. The poll's lease is renewed while they run, however long the slowest takes."""
+    with ThreadPoolExecutor(max_workers=max(1, len(stores)), thread_name_prefix="vote") as pool:
+        futures = [pool.submit(voter, node, store, au, nonce, keys=keys) for node, store in stores.items()]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=renew_every, return_when=FIRST_COMPLETED)
+            renew()
+        return [f.result() for f in futures]
+
+
 def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: datetime | None = None,
              quorum: int | None = None, distances: Callable[[str, str], float] | None = None,
              voter: Voter | None = None) -> PollReport:
@@ -124,10 +138,7 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     report = PollReport(au=au, nonce=nonce.hex(), started=at, quorum=quorum)
     stores = {ns.node.region: ns.store for ns in archive.nodes}
 
-    votes: list[Vote] = []
-    for ns in archive.nodes:
-        votes.append(voter(ns.node.region, ns.store, au, nonce))
-        renew()
+    votes = take_votes(voter, stores, au, nonce, renew=renew, renew_every=archive.lock_seconds / 3)
     report.cost = {v.node: {"bytes_read": v.bytes_read, "requests": v.requests} for v in votes}
 
     recorded = record.inventory_sha512.get(record.head)
@@ -230,7 +241,7 @@ def _confirm(au: str, rep: RepairReport, reference: Inventory, reference_sha512:
     if not keys:
         return {}
     nonce = new_nonce()
-    votes = [voter(node, store, au, nonce, keys=keys) for node, store in stores.items()]
+    votes = take_votes(voter, stores, au, nonce, keys=keys)
     t = tally(au, votes, reference, None, 1, reference_sha512=reference_sha512, only=keys,
               recorded_versions=recorded_versions)
     return {f"{a.node}:{a.key}": t.copies.get(a.key, {}).get(a.node) is not None
