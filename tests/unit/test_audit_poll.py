@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import random
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -335,3 +337,52 @@ def test_other_aus_on_the_same_nodes_are_judged_separately(archive):
     chaos.wipe_node(archive.nodes[0].store, AU)
     t = judge(archive, au=AU_ONE_VERSION)
     assert t.agreement == 12
+
+
+def test_in_order_runs_calls_at_once_keeps_order_and_bounds_what_waits():
+    from strongroom.flows.poll import in_order
+
+    together = threading.Barrier(4, timeout=30)  # breaks unless four calls are in flight together
+    started: list[int] = []
+
+    def slow_square(i):
+        started.append(i)
+        if i < 4:
+            together.wait()
+        return i * i
+
+    def items():
+        for i in range(40):
+            # never more than in_flight (4) started and not yet taken, plus the one being submitted
+            assert len(started) <= len(taken) + 5, (len(started), len(taken))
+            yield i
+
+    taken: list[int] = []
+    for r in in_order(slow_square, items(), in_flight=4):
+        taken.append(r)
+    assert taken == [i * i for i in range(40)]
+
+
+def test_a_vote_reads_several_files_at_once(archive):
+    store = archive.nodes[0].store
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    class Slow:
+        name = store.name
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def open(self, key, **kw):
+            with lock:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            time.sleep(0.02)
+            with lock:
+                in_flight[0] -= 1
+            return store.open(key, **kw)
+
+    v = vote(Slow(), AU, new_nonce(), "us-east-1")
+    assert sorted(v.files) == object_keys(archive, AU) and not v.missing
+    assert most[0] > 1

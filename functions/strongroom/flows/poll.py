@@ -15,7 +15,11 @@ vote that trusted it would hide the very files the tally must judge.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from strongroom.domain.ocfl.inventory import (
     INVENTORY,
@@ -30,22 +34,42 @@ from strongroom.domain.vote import FileHash, InventoryVote, Vote, expected_in_ob
 
 CHUNK = 1 << 20
 INVENTORY_LIMIT = 256 << 20  # a root inventory larger than this is not parsed (it is still hashed)
+# Files read at once by one vote: small files cost a request's latency each, so a vote of many small
+# files is bound by round trips, not bytes, unless several are in flight.
+READS_IN_FLIGHT = 8
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _Counting:
     """Counts the requests a vote makes, so the report says what a poll cost each node."""
 
     def __init__(self, store: BlobStore):
-        self.store, self.requests = store, 0
+        self.store, self.requests, self._lock = store, 0, threading.Lock()
 
     def __getattr__(self, name):
         attr = getattr(self.store, name)
         if callable(attr):
             def call(*a, **kw):
-                self.requests += 1
+                with self._lock:
+                    self.requests += 1
                 return attr(*a, **kw)
             return call
         return attr
+
+
+def in_order(fn: Callable[[T], R], items: Iterable[T], in_flight: int) -> Iterator[R]:
+    """fn over items with up to in_flight calls running at once, results in the items' order; at most
+    in_flight results wait to be taken, so memory stays bounded however many items there are."""
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="read") as pool:
+        window: deque[Future[R]] = deque()
+        for item in items:
+            if len(window) >= in_flight:
+                yield window.popleft().result()
+            window.append(pool.submit(fn, item))
+        while window:
+            yield window.popleft().result()
 
 
 def hash_file(store: BlobStore, key: str, nonce: bytes, version_id: str | None = None,
@@ -95,17 +119,21 @@ def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collect
     listed = {o.key[len(root) + 1:]: o for o in store.list(f"{root}/", versions=True)}
     wanted = [k for k in listed if not k.startswith(f"{LOGS}/")] if keys is None else list(keys)
     inventory_bytes, declared = b"", None
-    for rel in sorted(wanted):
-        obj = listed.get(rel)
-        if obj is None:
-            result.missing.append(rel)
-            continue
+    result.missing += [rel for rel in sorted(wanted) if rel not in listed]
+
+    def read(rel: str) -> tuple[str, tuple[FileHash, bytes] | None]:
+        obj = listed[rel]
         try:
-            fh, prefix = hash_file(store, obj.key, nonce, obj.version_id,
-                                   keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0)
+            return rel, hash_file(store, obj.key, nonce, obj.version_id,
+                                  keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0)
         except NotFound:  # deleted between listing and reading
+            return rel, None
+
+    for rel, got in in_order(read, sorted(r for r in wanted if r in listed), READS_IN_FLIGHT):
+        if got is None:
             result.missing.append(rel)
             continue
+        fh, prefix = got
         result.files[rel] = fh
         result.bytes_read += fh.size
         if rel == INVENTORY:
