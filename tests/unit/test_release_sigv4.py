@@ -112,4 +112,4 @@ def test_publisher_keys_are_valid_signatures_but_the_api_refuses_them(verifier, 
         invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:f"
 
     out = release_api.handler(event, Ctx())
-    assert out["statusCode"] == 403 and "not a release admin" in json.loads(out["body"])["error"]
+    assert out["statusCode"] == 403 and "not a release admin" in json.loads(out["body"])["message"]

@@ -215,7 +215,7 @@ def demo_section(data, say) -> None:
     describe(r)
     say(f"$ strongroom release approve {r['id']} --as alice   # the proposer may not approve")
     status, err = api(data, "POST", f"/releases/{r['id']}/approve", "alice")
-    say(f"  {status}: {err.get('error')}")
+    say(f"  {status}: {err.get('message')}")
     say(f"$ strongroom release approve {r['id']} --as bob --wait")
     status, r2 = api(data, "POST", f"/releases/{r['id']}/approve", "bob")
     if status != 202:
