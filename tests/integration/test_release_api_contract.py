@@ -173,6 +173,17 @@ def test_the_local_api_refuses_a_body_over_api_gateways_limit_in_the_error_shape
     check(None, "POST", 413, e.value.headers, answer, set())
 
 
+def test_a_failing_function_is_502_in_the_error_shape(server, monkeypatch):
+    def broken():
+        raise RuntimeError("the catalog is unreachable")
+
+    monkeypatch.setattr("strongroom.handlers.compose.release_service", broken)
+    status, headers, answer = send(server, "GET", "/releases")
+    assert status == 502 and answer["message"] == "Internal server error"
+    assert "RuntimeError" in answer["errors"][0]["message"] and headers["x-amzn-RequestId"] in answer["errors"][0]["message"]
+    check(None, "GET", status, headers, answer, set())
+
+
 # --- `strongroom release … --api URL --profile NAME --region REGION` ---------------------------
 
 @pytest.fixture
