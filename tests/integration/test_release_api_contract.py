@@ -63,11 +63,12 @@ def server(monkeypatch):
     api.stop()
 
 
-def send(api: ApiServer, method: str, path: str, body=None, who: Identity | None = ALICE, raw: bytes | None = None):
+def send(api: ApiServer, method: str, path: str, body=None, who: Identity | None = ALICE, raw: bytes | None = None,
+         content_type: str = "application/json"):
     """One HTTP request as a client sends it; (status, headers, decoded JSON body)."""
     url = api.url + path
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-    headers = {"Content-Type": "application/json"} if data else {}
+    headers = {"Content-Type": content_type} if data else {}
     if who is not None:
         headers = sign(method, url, who, REGION, data, headers)
     request = urllib.request.Request(url, data=data or None, method=method, headers=headers)
@@ -105,8 +106,8 @@ def test_every_answer_of_every_route_is_the_documented_one(server):
     seen: set[str] = set()
     exercised: set[tuple[str, str, int]] = set()
 
-    def call(route, method, path, expected, body=None, who=ALICE, raw=None, error_type=None):
-        status, headers, answer = send(server, method, path, body, who, raw)
+    def call(route, method, path, expected, body=None, who=ALICE, raw=None, error_type=None, **kw):
+        status, headers, answer = send(server, method, path, body, who, raw, **kw)
         assert status == expected, (method, path, status, answer)
         check(route, method, status, headers, answer, seen)
         if error_type:
@@ -137,6 +138,7 @@ def test_every_answer_of_every_route_is_the_documented_one(server):
     bad = call("/releases", "POST", "/releases", 422, proposal(board={"for": 1, "against": 3, "abstain": 0}))
     assert [e["field"] for e in bad["errors"]] == ["evidence.board.against", "evidence.board.for"]
     call("/releases", "POST", "/releases", 400, raw=b"{not json")
+    call("/releases", "POST", "/releases", 415, raw=b"<proposal/>", content_type="application/xml")
     call("/releases", "POST", "/releases", 400, raw=b"[" * 100000 + b"]" * 100000)
     call("/releases", "POST", "/releases", 413, raw=json.dumps({"x": "y" * 1100000}).encode())
     release = f"/releases/{r['id']}"
@@ -151,6 +153,7 @@ def test_every_answer_of_every_route_is_the_documented_one(server):
     call("/releases/{release_id}/approve", "POST", "/releases/nonsense/approve", 422, who=BOB)
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 422, {"reason": ""})
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 400, raw=b"reason: none")
+    call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 415, raw=b"why", content_type="text/plain")
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 413,
          raw=json.dumps({"reason": "y" * 1100000}).encode())
     call("/releases/{release_id}/withdraw", "POST", "/releases/rel-0000000000000000/withdraw", 404,

@@ -6,7 +6,7 @@
     GET  /releases/{id}              one release: state, progress, public URLs
     POST /releases/{id}/withdraw     legal takedown: the content leaves site and replay
 
-Thin: pydantic models parse the request (422 naming the field), the caller is identified
+Thin: pydantic models parse the request (422 naming every field at fault), the caller is identified
 from requestContext.identity, and strongroom.flows.release applies the rules. Who is an admin:
 the caller's IAM principal ARN (identity.userArn, which API Gateway fills only for a valid
 SigV4 signature) must be in STRONGROOM_ADMIN_ARNS; a publisher's or anyone else's
@@ -22,7 +22,10 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -140,18 +143,19 @@ def _error(description: str) -> dict:
 # Each error answer of the API. 403 is also API Gateway's own answer to an unsigned or badly
 # signed request (and to an unknown route or method): x-amzn-ErrorType says which.
 _ERRORS = {400: _error("the body is not JSON, or nested deeper than 32 levels"),
-          403: _error("not signed (MissingAuthenticationTokenException), a bad signature "
-                      "(InvalidSignatureException, IncompleteSignatureException), an unknown access key "
-                      "(UnrecognizedClientException), not an admin, or the proposer approving their own release"),
-          404: _error("no such release or AU"),
-          409: _error("already released, in another release, or approved by someone else"),
-          413: _error("the body is larger than 1 MB"),
-          422: _error("malformed, or against the agreements' rules; lists every field at fault")}
+           403: _error("not signed (MissingAuthenticationTokenException), a bad signature "
+                       "(InvalidSignatureException, IncompleteSignatureException), an unknown access key "
+                       "(UnrecognizedClientException), not an admin, or the proposer approving their own release"),
+           404: _error("no such release or AU"),
+           409: _error("already released, in another release, or approved by someone else"),
+           413: _error("the body is larger than 1 MB"),
+           415: _error("the body is neither JSON nor a form (Content-Type)"),
+           422: _error("malformed, or against the agreements' rules; lists every field at fault")}
 
 
 def errors(*statuses: int) -> dict:
     """The error answers a route can give (every route can give 403)."""
-    return {status: _error_doc for status, _error_doc in _ERRORS.items() if status in (403, *statuses)}
+    return {status: doc for status, doc in _ERRORS.items() if status in (403, *statuses)}
 
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_body.loads)
@@ -197,7 +201,7 @@ def _proposal(body: ProposalIn) -> Proposal:
 
 @app.post("/releases", summary="Propose a release", responses={201: {"description": "proposed"},
                                                                200: {"description": "the same proposal again"},
-                                                               **errors(400, 404, 409, 413, 422)})
+                                                               **errors(400, 404, 409, 413, 415, 422)})
 def propose(body: ProposalIn) -> Response[ReleaseOut]:
     who = caller()
     r, created = _service().propose(_proposal(body), who)
@@ -216,7 +220,7 @@ def approve(release_id: ReleaseIdParam) -> Response[ReleaseOut]:
 
 @app.post("/releases/<release_id>/withdraw", summary="Withdraw a release (legal takedown)",
           responses={202: {"description": "withdrawn; the content leaves the public surfaces"},
-                     **errors(400, 404, 413, 422)})
+                     **errors(400, 404, 413, 415, 422)})
 def withdraw(release_id: ReleaseIdParam, body: WithdrawIn) -> Response[ReleaseOut]:
     who = caller()
     r, changed = _service().withdraw(release_id, who, body.reason)
@@ -275,6 +279,14 @@ def malformed(e: RequestValidationError) -> Response:
                f"{'problem' if len(problems) == 1 else 'problems'}, in {', '.join(fields)}): fix each one listed "
                "under errors (docs/openapi.json describes every field) and send it again")
     return _error_response(422, error_body(message, problems))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported(_e: RequestUnsupportedContentType) -> Response:
+    kind = app.current_event.headers.get("content-type", "")
+    return _error_response(415, error_body(f"a body of Content-Type {kind!r} is not read here: send JSON with "
+                                           "Content-Type: application/json", [BrokenRule(
+                                               "Content-Type", "application/json", "send application/json")]))
 
 
 @app.not_found
