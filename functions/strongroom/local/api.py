@@ -8,6 +8,10 @@
                      (service lambda, the archive's own keys only) is Lambda's Invoke with
                      InvocationType=Event: the release API starts the release worker this way,
                      with the same boto3 call as on AWS (AWS_ENDPOINT_URL_LAMBDA points here).
+                     It refuses as API Gateway does: 403 with x-amzn-ErrorType for an unsigned
+                     or badly signed request and for an unknown route or method; every answer
+                     carries a fresh x-amzn-RequestId; every error has the body of
+                     strongroom.domain.errors.error_body.
     SigV4Verifier    recomputes the signature with botocore's own signer from the request and
                      the secret of the access key it names; constant-time compare; X-Amz-Date
                      within 15 minutes.
@@ -148,7 +152,7 @@ class SigV4Verifier:
         if who is None:
             raise AuthError(UNRECOGNIZED_CLIENT, "The security token included in the request is invalid.",
                             "Authorization", f"access key {access_key} is not known here: sign with an admin's "
-                            "keys (`strongroom local env` lists this archive's; --profile names AWS's)")
+                            "keys (`strongroom release … --as alice` locally, --profile NAME on AWS)")
         names = signed_headers.split(";")
         missing = [n for n in ("host", "x-amz-date") if n not in names]
         missing_values = [n for n in names if n not in h]
