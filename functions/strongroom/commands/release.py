@@ -166,7 +166,11 @@ def _answer(status: int, body: dict, ok=(200, 201, 202)) -> int:
 def _wait_and_show(args, release_id: str) -> int:
     if not getattr(args, "wait", False):
         return 0
-    r = wait_for(target(args), release_id, timeout=args.timeout)
+    try:
+        r = wait_for(target(args), release_id, timeout=args.timeout)
+    except (RuntimeError, TimeoutError) as e:  # said, not a traceback: the release itself goes on
+        print(f"strongroom: stopped waiting: {e}", file=sys.stderr)
+        return 1
     print("", flush=True)
     describe(r)
     return 0 if r["state"] in ("published", "withdrawn") else 1
