@@ -117,6 +117,8 @@ class Environment:
     local_template: str | None  # STRONGROOM_TEMPLATE: template paths joined by os.pathsep
     local_detached: bool  # STRONGROOM_LOCAL_DETACHED: the runtime was started in the background
     data_dir: Path  # STRONGROOM_DATA: the local archive's data directory (default ./.strongroom)
+    api_url: str | None  # STRONGROOM_API_URL: a deployed release API `strongroom release` calls (default: local)
+    aws_profile: str | None  # AWS_PROFILE: whose AWS credentials sign requests to that API
 
 
 def environment(env: Mapping[str, str] | None = None) -> Environment:
@@ -135,4 +137,6 @@ def environment(env: Mapping[str, str] | None = None) -> Environment:
         local_template=env.get("STRONGROOM_TEMPLATE") or None,
         local_detached=bool(env.get("STRONGROOM_LOCAL_DETACHED")),
         data_dir=Path(env.get("STRONGROOM_DATA", Path.cwd() / ".strongroom")),
+        api_url=env.get("STRONGROOM_API_URL") or None,
+        aws_profile=env.get("AWS_PROFILE") or None,
     )

@@ -568,6 +568,11 @@ def test_the_archive_runs_from_the_artifacts(world, ingested):
     proposal = {"title": f"{PUBLISHER}/{TITLE}", "trigger": "publisher-ceased",
                 "evidence": {"unavailable_since": "2025-06-01", "ceased_on": "2025-05-31",
                              "board": {"for": 9, "against": 1, "abstain": 0, "decided_on": "2026-02-20"}}}
+    # A body nested 100000 deep is answered 400 in the error shape by the artifact too (no RecursionError).
+    nested = api_event("POST", "/releases", "/releases", ALICE)
+    nested["body"] = "[" * 100000 + "]" * 100000
+    answer = world.invoke("ReleaseApiFunction", nested)
+    assert answer["statusCode"] == 400 and json.loads(answer["body"])["errors"][0]["rule"] == "depth", answer
     answer = world.invoke("ReleaseApiFunction", api_event("POST", "/releases", "/releases", ALICE, proposal))
     assert answer["statusCode"] == 201, answer
     release_id = json.loads(answer["body"])["id"]

@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 def test_unsigned_and_publisher_calls_are_refused(release_world):
     w = release_world
     body = proposal([w.files_only.au])
-    assert w.call("POST", "/releases", None, body)[0] == 401
+    status, err = w.call("POST", "/releases", None, body)  # as API Gateway answers it (401 before)
+    assert status == 403 and err["message"] == "Missing Authentication Token"
     publisher = w.files_only.au.split("/")[0]
     status, err = w.call("POST", "/releases", publisher, body)
-    assert status == 403 and "not a release admin" in err["error"]
+    assert status == 403 and "not a release admin" in err["message"]
     assert w.call("GET", "/releases", publisher)[0] == 403
 
 

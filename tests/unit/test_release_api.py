@@ -60,6 +60,13 @@ def call(method: str, path: str, body=None, who: str | None = ALICE, resource: s
     return out["statusCode"], json.loads(out["body"]) if out.get("body") else None
 
 
+def fields(answer: dict) -> list:
+    """The fields an error answer names, in order (and it has the one error shape)."""
+    assert set(answer) == {"message", "errors"} and answer["message"], answer
+    assert all(set(e) == {"field", "rule", "message"} and e["message"] for e in answer["errors"]), answer
+    return [e["field"] for e in answer["errors"]]
+
+
 def proposal(**over):
     body = {"aus": ["lakeside-up/lrh/2024"], "trigger": "publisher-ceased",
             "evidence": {"unavailable_since": "2025-06-01", "ceased_on": "2025-05-31",
@@ -139,7 +146,7 @@ def test_a_third_admin_cannot_approve_again(world):
     _, r = call("POST", "/releases", proposal())
     approve(r["id"])
     status, err = approve(r["id"], who=CAROL)
-    assert status == 409 and "already approved by bob" in err["error"]
+    assert status == 409 and "already approved by bob" in err["message"]
 
 
 def test_a_title_proposal_takes_every_au_of_the_title(world):
@@ -154,20 +161,20 @@ def test_the_proposer_cannot_approve(world):
     _, started = world
     _, r = call("POST", "/releases", proposal())
     status, err = approve(r["id"], who=ALICE)
-    assert status == 403 and "two-person rule" in err["error"]
+    assert status == 403 and "two-person rule" in err["message"]
     assert started == []
 
 
 @pytest.mark.parametrize("who", [PUBLISHER, "arn:aws:iam::999999999999:user/anyone"])
 def test_publishers_and_the_public_are_refused(world, who):
     status, err = call("POST", "/releases", proposal(), who=who)
-    assert status == 403 and "not a release admin" in err["error"]
+    assert status == 403 and "not a release admin" in err["message"]
     assert call("GET", "/releases", who=who)[0] == 403
 
 
-def test_an_unsigned_request_is_401(world):
+def test_an_unsigned_request_is_403_as_api_gateway_answers_it(world):
     status, err = call("POST", "/releases", proposal(), who=None)
-    assert status == 401 and "SigV4" in err["error"]
+    assert status == 403 and "SigV4" in err["message"] and fields(err) == ["Authorization"]
 
 
 # --- the agreements' rules -------------------------------------------------------------------
@@ -186,22 +193,22 @@ def test_six_consecutive_months_unavailable(world, since, until, ok):
     if ok:
         assert status == 201, r
     else:
-        assert status == 422 and r["field"] == "evidence.unavailable_since"
-        assert "six" in r["error"] or "6 consecutive months" in r["error"]
+        assert status == 422 and fields(r) == ["evidence.unavailable_since"]
+        assert "six" in r["message"] or "6 consecutive months" in r["message"]
 
 
 def test_without_consent_the_dates_are_required(world):
     body = proposal()
     del body["evidence"]["unavailable_since"]
     status, r = call("POST", "/releases", body)
-    assert status == 422 and r["field"] == "evidence.unavailable_since"
+    assert status == 422 and fields(r) == ["evidence.unavailable_since"]
 
 
 def test_consent_needs_the_publishers_statement_but_no_six_months(world):
     body = proposal(trigger="publisher-consent")
     del body["evidence"]["unavailable_since"]
     status, r = call("POST", "/releases", body)
-    assert status == 422 and r["field"] == "evidence.publisher_statement"
+    assert status == 422 and fields(r) == ["evidence.publisher_statement"]
     body["evidence"]["publisher_statement"] = "Lakeside University Press consents to the release of LRH 2024."
     assert call("POST", "/releases", body)[0] == 201
 
@@ -218,7 +225,7 @@ def test_board_needs_three_quarters_in_favour_and_at_most_two_against(world, vot
     if vote == {"for": 6, "against": 2, "abstain": 0}:
         assert status == 201, r
     else:
-        assert status == 422 and r["field"] == field, r
+        assert status == 422 and fields(r) == [field], r
 
 
 # --- malformed requests name the field -------------------------------------------------------------
@@ -239,17 +246,51 @@ def test_malformed_proposals_are_422_naming_the_field(world, body, field):
 
 def test_aus_and_title_together_are_refused(world):
     status, r = call("POST", "/releases", proposal(title="lakeside-up/lrh"))
-    assert status == 422 and r["field"] == "aus"
+    assert status == 422 and fields(r) == ["aus"]
 
 
-def test_not_json_is_refused(world):
+def test_every_broken_rule_of_the_agreements_is_listed_with_its_field(world):
+    body = proposal(**{"evidence.unavailable_since": "2026-01-01",
+                       "evidence.board": {"for": 3, "against": 3, "abstain": 0}})
+    status, r = call("POST", "/releases", body)
+    assert status == 422
+    assert fields(r) == ["evidence.unavailable_since", "evidence.board.against", "evidence.board.for"]
+    assert "3 rules" in r["message"] and "fix each one" in r["message"]
+    assert [e["rule"] for e in r["errors"]] == ["six-months-unavailable", "board-at-most-two-against",
+                                                "board-three-quarters-in-favour"]
+
+
+def test_every_malformed_field_is_listed(world):
+    body = {**proposal(trigger="asteroid", license="all-rights-reserved"), "surprise": 1}
+    status, r = call("POST", "/releases", body)
+    assert status == 422
+    assert sorted(fields(r)) == ["license", "surprise", "trigger"]
+    assert "3 problems" in r["message"] and "license" in r["message"]
+    assert "asteroid" not in json.dumps(r)  # pydantic's echo of the input is left out
+
+
+def test_not_json_is_400(world):
     status, r = call("POST", "/releases", raw="{not json")
-    assert status in (400, 422)
+    assert status == 400 and fields(r) == ["body"] and "not JSON" in r["message"]
+
+
+@pytest.mark.parametrize("raw", ["[" * 100000 + "]" * 100000, '{"a":' * 100000 + "1" + "}" * 100000,
+                                 '{"evidence": ' + "[" * 5000])  # nor when it is cut short
+def test_deeply_nested_json_is_400_not_a_crash(world, raw):
+    status, r = call("POST", "/releases", raw=raw)
+    assert status == 400 and fields(r) == ["body"] and "32 levels" in r["message"]
+    assert r["errors"][0]["rule"] == "depth"
+
+
+def test_a_body_over_1_mb_is_413(world):
+    raw = json.dumps({**proposal(), "evidence": {**proposal()["evidence"], "publisher_statement": "x" * 1100000}})
+    status, r = call("POST", "/releases", raw=raw)
+    assert status == 413 and fields(r) == ["body"] and "at most 1048576 bytes" in r["message"]
 
 
 def test_unknown_au_is_404(world):
     status, r = call("POST", "/releases", proposal(aus=["lakeside-up/lrh/1999"]))
-    assert status == 404 and r["field"] == "aus" and "1999" in r["error"]
+    assert status == 404 and fields(r) == ["aus"] and "1999" in r["message"]
 
 
 def test_withdraw_needs_a_reason(world):
@@ -264,7 +305,7 @@ def test_an_au_in_an_active_release_cannot_be_proposed_again(world):
     _, r = call("POST", "/releases", proposal())
     other = proposal(**{"evidence.board": {"for": 10, "against": 0, "abstain": 0}})
     status, err = call("POST", "/releases", other, who=BOB)
-    assert status == 409 and err["field"] == "aus" and r["id"] in err["error"]
+    assert status == 409 and fields(err) == ["aus"] and r["id"] in err["message"]
 
 
 def test_already_released_is_409_and_after_withdrawal_it_may_be_proposed_again(world):
@@ -276,18 +317,18 @@ def test_already_released_is_409_and_after_withdrawal_it_may_be_proposed_again(w
                                         stored["revision"])
     other = proposal(**{"evidence.board": {"for": 10, "against": 0, "abstain": 0}})
     status, err = call("POST", "/releases", other, who=BOB)
-    assert status == 409 and "already released" in err["error"]
+    assert status == 409 and "already released" in err["message"]
     assert withdraw(r["id"])[0] == 202
     assert call("POST", "/releases", other, who=BOB)[0] == 201
     # the withdrawn proposal itself stays withdrawn
     status, err = call("POST", "/releases", proposal())
-    assert status == 409 and "withdrawn" in err["error"]
+    assert status == 409 and "withdrawn" in err["message"]
 
 
 def test_someone_else_proposing_the_same_content_is_409(world):
     _, r = call("POST", "/releases", proposal())
     status, err = call("POST", "/releases", proposal(), who=BOB)
-    assert status == 409 and "approve it instead" in err["error"]
+    assert status == 409 and "approve it instead" in err["message"]
 
 
 def test_withdrawing_twice_is_the_same_answer(world):

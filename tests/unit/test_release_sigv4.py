@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from strongroom.local.api import AuthError, SigV4Verifier, sign
+from strongroom.local.api import (
+    INCOMPLETE_SIGNATURE,
+    INVALID_SIGNATURE,
+    MISSING_TOKEN,
+    UNRECOGNIZED_CLIENT,
+    AuthError,
+    SigV4Verifier,
+    sign,
+)
 from strongroom.local.identities import Identity
 
 REGION = "us-east-1"
@@ -33,7 +41,8 @@ def test_a_botocore_signature_is_accepted_and_names_the_signer(verifier):
 def test_tampered_body_is_403(verifier):
     with pytest.raises(AuthError) as e:
         verifier.verify("POST", URL, signed(), BODY.replace(b"2024", b"2023"), "execute-api")
-    assert e.value.status == 403 and "signature" in e.value.message
+    assert e.value.status == 403 and e.value.error_type == INVALID_SIGNATURE
+    assert e.value.message.startswith("The request signature we calculated does not match the signature you provided.")
 
 
 @pytest.mark.parametrize("change", [
@@ -60,33 +69,39 @@ def test_a_wrong_secret_is_403(verifier):
     forged = Identity("alice", "admin", ALICE.access_key, "guessed")
     with pytest.raises(AuthError) as e:
         verifier.verify("POST", URL, signed(forged), BODY, "execute-api")
-    assert e.value.status == 403
+    assert e.value.status == 403 and e.value.error_type == INVALID_SIGNATURE
+    body = e.value.body()
+    assert body["message"].startswith("The request signature we calculated does not match")
+    assert body["errors"][0]["field"] == "Authorization" and "secret" in body["errors"][0]["message"]
 
 
 def test_an_unknown_key_is_403(verifier):
     stranger = Identity("mallory", "admin", "SRMALLORY0000000000", "x")
     with pytest.raises(AuthError) as e:
         verifier.verify("POST", URL, signed(stranger), BODY, "execute-api")
-    assert e.value.status == 403 and "invalid" in e.value.message
+    assert e.value.status == 403 and e.value.error_type == UNRECOGNIZED_CLIENT
+    assert e.value.message == "The security token included in the request is invalid."
 
 
-def test_unsigned_is_401(verifier):
+def test_unsigned_is_403_missing_authentication_token(verifier):
+    """As API Gateway answers it (the local API said 401 before)."""
     with pytest.raises(AuthError) as e:
         verifier.verify("POST", URL, {"Content-Type": "application/json"}, BODY, "execute-api")
-    assert e.value.status == 401
+    assert (e.value.status, e.value.error_type, e.value.message) == (403, MISSING_TOKEN, "Missing Authentication Token")
+    assert "SigV4" in e.value.body()["errors"][0]["message"]
 
 
-def test_missing_date_is_401_and_an_old_one_403():
+def test_missing_date_and_an_old_one_are_403():
     headers = signed()
     v = SigV4Verifier(lambda: {"alice": ALICE}, REGION)
     with pytest.raises(AuthError) as e:
         v.verify("POST", URL, {k: v_ for k, v_ in headers.items() if k != "X-Amz-Date"}, BODY, "execute-api")
-    assert e.value.status == 401
+    assert e.value.status == 403 and e.value.error_type == INCOMPLETE_SIGNATURE and e.value.field == "X-Amz-Date"
     later = SigV4Verifier(lambda: {"alice": ALICE}, REGION,
                           clock=lambda: datetime.now(UTC) + timedelta(minutes=16))
     with pytest.raises(AuthError) as e:
         later.verify("POST", URL, headers, BODY, "execute-api")
-    assert e.value.status == 403 and "expired" in e.value.message
+    assert e.value.status == 403 and e.value.error_type == INVALID_SIGNATURE and "expired" in e.value.message
 
 
 def test_a_signature_for_another_service_or_region_is_403(verifier):
@@ -112,4 +127,4 @@ def test_publisher_keys_are_valid_signatures_but_the_api_refuses_them(verifier, 
         invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:f"
 
     out = release_api.handler(event, Ctx())
-    assert out["statusCode"] == 403 and "not a release admin" in json.loads(out["body"])["error"]
+    assert out["statusCode"] == 403 and "not a release admin" in json.loads(out["body"])["message"]

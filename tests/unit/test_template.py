@@ -135,7 +135,8 @@ def test_functions_get_every_setting_config_reads(control):
     assert env["STRONGROOM_NODE_BUCKETS"] == {"Ref": "NodeBuckets"}
     # What a single function's environment says (config.Environment) is set on that function, by
     # the control stack or the node stack; the local-only variables are the local runtime's.
-    local_only = {"STRONGROOM_DATA", "STRONGROOM_LOCAL_PORTS", "STRONGROOM_LOCAL_DETACHED", "STRONGROOM_TEMPLATE"}
+    local_only = {"STRONGROOM_DATA", "STRONGROOM_LOCAL_PORTS", "STRONGROOM_LOCAL_DETACHED", "STRONGROOM_TEMPLATE",
+                  "STRONGROOM_API_URL"}  # the last is the admins' CLI's: which deployed API it calls
     optional = {"STRONGROOM_REPLAY_DIR"}  # defaults to /tmp/replay, the replay function's scratch space
     per_fn = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', per_function)) - local_only - optional
     stacks = (ROOT / "template.yaml").read_text("utf-8") + (ROOT / "infra" / "node.yaml").read_text("utf-8")

@@ -1,8 +1,10 @@
 """`strongroom release …`: admins propose, approve, list, show and withdraw releases (signed API calls).
 
-Every command is a SigV4-signed request to the release API (service execute-api) with the
-keys of the admin named by --as, exactly as on AWS; the local archive's API verifies the
-signature and hands the request to the same handler. From Python (tests, benchmarks):
+Every command is a SigV4-signed request to the release API (service execute-api), exactly as on
+AWS. By default it goes to the local archive's API, signed with the keys of the local admin named
+by --as; with --api URL (or STRONGROOM_API_URL) it goes to that API, a deployed one, signed with
+the AWS credentials of --profile (or AWS_PROFILE, or botocore's default chain) for --region (or
+AWS_REGION, the profile's region, or the one in an execute-api URL). From Python (tests, benchmarks):
 
     status, body = api(data_dir, "POST", "/releases", "alice", {...})
     release = wait_for(data_dir, release_id, ("published",))   # polls GET /releases/{id}
@@ -11,15 +13,70 @@ signature and hands the request to the same handler. From Python (tests, benchma
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+import urllib.error
+from dataclasses import dataclass
 from pathlib import Path
 
+from strongroom.adapters import sigv4
 from strongroom.commands import reach
+from strongroom.config import environment
 from strongroom.domain.release import DEFAULT_LICENSE, LICENSES, TRIGGERS
 from strongroom.local.api import call_api
 
 DONE = ("published", "refused", "failed", "withdrawn")
+# https://<api id>.execute-api.<region>.amazonaws.com/<stage>: the region is in the name
+EXECUTE_API = re.compile(r"^https://[^./]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?(/|$)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the commands send their requests and whose keys sign them: the local archive in
+    `data` as local admin `who`, or the API at `api_url` as the AWS profile `profile`."""
+
+    data: Path
+    who: str | None = "alice"
+    api_url: str | None = None
+    profile: str | None = None
+    region: str | None = None
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        if self.api_url is None:
+            return api(self.data, method, path, self.who, body)
+        try:
+            keys, profile_region = sigv4.profile_keys(self.profile)
+        except sigv4.CredentialsError as e:
+            raise SystemExit(f"strongroom: {e}") from None
+        m = EXECUTE_API.match(self.api_url)
+        region = self.region or profile_region or (m.group(1) if m else None)
+        if not region:
+            raise SystemExit(f"strongroom: which region is the API at {self.api_url} in? give --region "
+                             "(or AWS_REGION): requests are signed for one region")
+        return _reach(self.api_url, method, path, keys, region, body)
+
+
+def _reach(url: str, method: str, path: str, identity, region: str, body: dict | None) -> tuple[int, dict]:
+    try:
+        return call_api(url, method, path, identity, region, body)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise SystemExit(f"strongroom: the release API at {url} cannot be reached ({reason}); check --api "
+                         "(or STRONGROOM_API_URL), or start the local archive with `strongroom up`") from None
+
+
+def target(args) -> Target:
+    """The Target the command line (and the environment) names."""
+    env = environment()
+    api_url = getattr(args, "api", None) or env.api_url
+    if api_url is None:
+        return Target(args.data, args.who or "alice")
+    if args.who:
+        raise SystemExit(f"strongroom: --as names an admin of the local archive; the API at {api_url} gets "
+                         "requests signed with AWS credentials: give --profile NAME (or AWS_PROFILE) instead")
+    return Target(args.data, None, api_url.rstrip("/"), getattr(args, "profile", None) or env.aws_profile,
+                  getattr(args, "region", None) or env.region or None)
 
 
 def api(data: Path, method: str, path: str, who: str | None, body: dict | None = None) -> tuple[int, dict]:
@@ -27,15 +84,16 @@ def api(data: Path, method: str, path: str, who: str | None, body: dict | None =
 
     endpoints = reach.endpoints(Path(data))
     identity = endpoints.credentials(who) if who else None
-    return call_api(f"http://127.0.0.1:{endpoints.ports['api']}", method, path, identity, endpoints.region, body)
+    return _reach(f"http://127.0.0.1:{endpoints.ports['api']}", method, path, identity, endpoints.region, body)
 
 
-def wait_for(data: Path, release_id: str, states=DONE, timeout: float = 600, who: str = "alice") -> dict:
+def wait_for(data: Path | Target, release_id: str, states=DONE, timeout: float = 600, who: str = "alice") -> dict:
     """Poll GET /releases/{id} until the release reaches one of `states` (and its step
     settles after a withdrawal); returns the release."""
+    where = data if isinstance(data, Target) else Target(Path(data), who)
     deadline = time.monotonic() + timeout
     while True:
-        status, r = api(data, "GET", f"/releases/{release_id}", who)
+        status, r = where.call("GET", f"/releases/{release_id}")
         if status != 200:
             raise RuntimeError(f"GET /releases/{release_id}: {status} {r}")
         settled = r["state"] != "withdrawn" or r.get("progress", {}).get("step") == "withdrawn"
@@ -63,8 +121,9 @@ def proposal_body(args) -> dict:
     return body
 
 
-def describe(r: dict, out=sys.stdout) -> None:
+def describe(r: dict, out=None) -> None:
     """A release as people read it: state, why, progress, where to look."""
+    out = out or sys.stdout  # looked up now: the caller may have redirected it
     print(f"{r['id']}  {r['state'].upper()}  {', '.join(r['aus'])}", file=out)
     p = r["proposal"]
     print(f"  trigger   {p['trigger']} ({TRIGGERS.get(p['trigger'], '')}); license {p['license']}", file=out)
@@ -86,47 +145,70 @@ def describe(r: dict, out=sys.stdout) -> None:
         print(f"  next      another admin approves: strongroom release approve {r['id']} --as <admin>", file=out)
 
 
+def refusal(status: int, body: dict, out=None) -> None:
+    """An error answer as people read it: the API's sentence, then every rule broken and its field."""
+    out = out or sys.stderr
+    message = body.get("message") or json.dumps(body)
+    print(f"strongroom: refused ({status}): {message}", file=out)
+    for e in body.get("errors") or []:
+        where = e.get("field") or "the request"
+        print(f"  - {where}: {e.get('message')} [{e.get('rule')}]", file=out)
+
+
 def _answer(status: int, body: dict, ok=(200, 201, 202)) -> int:
     if status in ok:
         describe(body)
         return 0
-    where = f" ({body['field']})" if body.get("field") else ""
-    detail = body.get("error") or body.get("message") or json.dumps(body.get("detail", body))
-    print(f"strongroom: {status}{where}: {detail}", file=sys.stderr)
+    refusal(status, body)
     return 1
 
 
 def _wait_and_show(args, release_id: str) -> int:
     if not getattr(args, "wait", False):
         return 0
-    r = wait_for(args.data, release_id, timeout=args.timeout, who=args.who)
+    try:
+        r = wait_for(target(args), release_id, timeout=args.timeout)
+    except (RuntimeError, TimeoutError) as e:  # said, not a traceback: the release itself goes on
+        print(f"strongroom: stopped waiting: {e}", file=sys.stderr)
+        return 1
     print("", flush=True)
     describe(r)
     return 0 if r["state"] in ("published", "withdrawn") else 1
 
 
+def _local_admin_needed(args) -> None:
+    if target(args).api_url is None and not args.who:
+        raise SystemExit("strongroom: name the admin whose keys sign the request: --as alice (or bob); "
+                         "with --api, --profile names the AWS credentials instead")
+
+
 def cmd_propose(args) -> int:
     if bool(args.au) == bool(args.title):
         raise SystemExit("give either --au AU… or --title PUBLISHER/TITLE")
-    status, body = api(args.data, "POST", "/releases", args.who, proposal_body(args))
+    _local_admin_needed(args)
+    status, body = target(args).call("POST", "/releases", proposal_body(args))
     return _answer(status, body)
 
 
 def cmd_approve(args) -> int:
-    status, body = api(args.data, "POST", f"/releases/{args.id}/approve", args.who)
+    _local_admin_needed(args)
+    status, body = target(args).call("POST", f"/releases/{args.id}/approve")
     return _answer(status, body) or (_wait_and_show(args, args.id) if status == 202 else 0)
 
 
 def cmd_withdraw(args) -> int:
-    status, body = api(args.data, "POST", f"/releases/{args.id}/withdraw", args.who, {"reason": args.reason})
+    _local_admin_needed(args)
+    status, body = target(args).call("POST", f"/releases/{args.id}/withdraw", {"reason": args.reason})
     return _answer(status, body) or (_wait_and_show(args, args.id) if status == 202 else 0)
 
 
 def cmd_list(args) -> int:
-    status, body = api(args.data, "GET", "/releases", args.who)
-    if status != 200 or args.json:
-        print(json.dumps(body, indent=2)) if status == 200 else _answer(status, body)
-        return 0 if status == 200 else 1
+    status, body = target(args).call("GET", "/releases")
+    if status != 200:
+        return _answer(status, body)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
     for r in body["releases"]:
         describe(r)
     if not body["releases"]:
@@ -135,7 +217,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    status, body = api(args.data, "GET", f"/releases/{args.id}", args.who)
+    status, body = target(args).call("GET", f"/releases/{args.id}")
     if status == 200 and args.json:
         print(json.dumps(body, indent=2))
         return 0
@@ -148,8 +230,16 @@ def register(sub) -> None:
     rs = rel.add_subparsers(dest="release_command", required=True)
 
     def admin(p, required=True):
-        p.add_argument("--as", dest="who", required=required, default=None if required else "alice",
-                       help="the admin whose keys sign the request (alice or bob locally)")
+        p.add_argument("--as", dest="who", default=None,
+                       help="the local admin whose keys sign the request (alice or bob)"
+                            + ("; required unless --api" if required else " (default alice)"))
+        where = p.add_argument_group("a deployed API (default: the local archive's)")
+        where.add_argument("--api", metavar="URL", help="the release API's URL, e.g. the ReleaseApiUrl output "
+                           "of the stack (default $STRONGROOM_API_URL); requests are signed with AWS credentials")
+        where.add_argument("--profile", metavar="NAME", help="the AWS profile whose credentials sign "
+                           "(default $AWS_PROFILE, else botocore's default chain)")
+        where.add_argument("--region", metavar="REGION", help="the API's region (default $AWS_REGION, the "
+                           "profile's region, or the region in an execute-api URL)")
 
     p = rs.add_parser("propose", help="propose releasing AUs or a whole title (another admin approves)")
     p.add_argument("--au", nargs="+", metavar="AU", help="publisher/title/au, one or more")
@@ -215,7 +305,7 @@ def demo_section(data, say) -> None:
     describe(r)
     say(f"$ strongroom release approve {r['id']} --as alice   # the proposer may not approve")
     status, err = api(data, "POST", f"/releases/{r['id']}/approve", "alice")
-    say(f"  {status}: {err.get('error')}")
+    say(f"  {status}: {err.get('message')}")
     say(f"$ strongroom release approve {r['id']} --as bob --wait")
     status, r2 = api(data, "POST", f"/releases/{r['id']}/approve", "bob")
     if status != 202:

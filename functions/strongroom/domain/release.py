@@ -24,7 +24,17 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 
 from strongroom.domain import premis
-from strongroom.domain.errors import StrongroomError
+from strongroom.domain.errors import (
+    BrokenRule,
+    Conflict,
+    NoSuchRelease,
+    NotAllowed,
+    Refused,
+    RuleBroken,
+    Unauthenticated,
+)
+
+__all__ = ["Conflict", "NoSuchRelease", "NotAllowed", "ReleaseError", "RuleBroken", "Unauthenticated"]
 
 TRIGGERS: dict[str, str] = {
     "publisher-ceased": "the publisher ceased publishing",
@@ -60,37 +70,9 @@ ACTIVE = (PROPOSED, APPROVED, RUNNING, PUBLISHED, FAILED)
 PUBLIC = (PUBLISHED,)
 
 
-class ReleaseError(StrongroomError):
-    """A refused request: the field at fault (dotted, None for the whole request) and a message
-    that says what to do. Its kind (the subclass) says why; the API maps kinds to statuses."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def as_dict(self) -> dict:
-        return {"error": self.message, "field": self.field}
-
-
-class Unauthenticated(ReleaseError):
-    """The caller did not say who it is."""
-
-
-class NotAllowed(ReleaseError):
-    """The caller is known but may not do this (not an admin; approving its own proposal)."""
-
-
-class NoSuchRelease(ReleaseError):
-    """No release (or AU) by that name."""
-
-
-class Conflict(ReleaseError):
-    """The request is valid but the archive's state forbids it now (e.g. the AU is in another release)."""
-
-
-class RuleBroken(ReleaseError):
-    """The request breaks a rule of the agreements (CLOCKSS's triggers, the board's vote, a field's form)."""
+# The kinds of refusal live in strongroom.domain.errors (the API maps each kind to its status);
+# ReleaseError is their base under the name the release code has always used.
+ReleaseError = Refused
 
 
 # --- the proposal -------------------------------------------------------------------------
@@ -157,61 +139,89 @@ def add_months(d: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-def check_board(vote: BoardVote) -> None:
+def board_problems(vote: BoardVote) -> list[BrokenRule]:
     """At least 75% of the votes cast in favour (abstentions count as cast), at most two against."""
     if vote.cast <= 0:
-        raise RuleBroken("the board vote has no votes; give the counts for, against and abstain "
-                                "from the board's decision", "evidence.board")
+        return [BrokenRule("evidence.board", "board-voted", "the board vote has no votes; give the counts for, "
+                           "against and abstain from the board's decision")]
+    out = []
     if vote.against > BOARD_MAX_AGAINST:
-        raise RuleBroken(f"{vote.against} board members voted against; a release needs no more than "
-                                f"{BOARD_MAX_AGAINST} against", "evidence.board.against")
+        out.append(BrokenRule("evidence.board.against", "board-at-most-two-against",
+                              f"{vote.against} board members voted against; a release needs no more than "
+                              f"{BOARD_MAX_AGAINST} against"))
     if vote.in_favour < BOARD_MAJORITY * vote.cast:
         share = 100 * vote.in_favour / vote.cast
-        raise RuleBroken(f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
-                                f"at least {BOARD_MAJORITY:.0%} of the votes cast", "evidence.board.for")
+        out.append(BrokenRule("evidence.board.for", "board-three-quarters-in-favour",
+                              f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
+                              f"at least {BOARD_MAJORITY:.0%} of the votes cast"))
+    return out
 
 
-def check_proposal(p: Proposal, today: date) -> None:
-    """The agreements' rules for a proposal; raises ReleaseError naming the field at fault."""
+def proposal_problems(p: Proposal, today: date) -> list[BrokenRule]:
+    """Every rule of the agreements the proposal breaks, each naming the field at fault."""
+    out: list[BrokenRule] = []
     if bool(p.aus) == bool(p.title):
-        raise RuleBroken("name either the AUs to release (aus) or a whole title (title: publisher/title), "
-                                "not both and not neither", "aus")
+        out.append(BrokenRule("aus", "aus-or-title", "name either the AUs to release (aus) or a whole title "
+                              "(title: publisher/title), not both and not neither"))
     if p.trigger not in TRIGGERS:
-        raise RuleBroken(f"trigger {p.trigger!r} is not one of {sorted(TRIGGERS)}", "trigger")
+        out.append(BrokenRule("trigger", "trigger-known", f"trigger {p.trigger!r} is not one of {sorted(TRIGGERS)}"))
     if p.license not in LICENSES:
-        raise RuleBroken(f"license {p.license!r} is not a Creative Commons license this archive "
-                                f"publishes under; use one of {sorted(LICENSES)}", "license")
+        out.append(BrokenRule("license", "creative-commons", f"license {p.license!r} is not a Creative Commons "
+                              f"license this archive publishes under; use one of {sorted(LICENSES)}"))
     ev = p.evidence
     if p.trigger == "publisher-consent":
         if not (ev.publisher_statement or "").strip():
-            raise RuleBroken("a release with the publisher's consent needs the publisher's statement "
-                                    "(evidence.publisher_statement)", "evidence.publisher_statement")
-    else:
+            out.append(BrokenRule("evidence.publisher_statement", "consent-stated",
+                                  "a release with the publisher's consent needs the publisher's statement "
+                                  "(evidence.publisher_statement)"))
+    elif ev.unavailable_since is None:
         # Without the publisher's consent the content must have been unavailable for six
         # consecutive months, whatever else happened (a ceased publisher's site may linger).
-        if ev.unavailable_since is None:
-            raise RuleBroken(f"without the publisher's consent the content must have been unavailable for "
-                                    f"{MONTHS_UNAVAILABLE} consecutive months: give evidence.unavailable_since "
-                                    "(and evidence.unavailable_until if it is available again)",
-                               "evidence.unavailable_since")
+        out.append(BrokenRule("evidence.unavailable_since", "six-months-unavailable",
+                              f"without the publisher's consent the content must have been unavailable for "
+                              f"{MONTHS_UNAVAILABLE} consecutive months: give evidence.unavailable_since "
+                              "(and evidence.unavailable_until if it is available again)"))
+    else:
         until = ev.unavailable_until or today
-        if until > today:
-            raise RuleBroken(f"evidence.unavailable_until {until} is in the future; give the last day the "
-                                    "content was seen unavailable, or leave it out if it still is",
-                               "evidence.unavailable_until")
-        if until < ev.unavailable_since:
-            raise RuleBroken("evidence.unavailable_until is before evidence.unavailable_since",
-                               "evidence.unavailable_until")
         needed = add_months(ev.unavailable_since, MONTHS_UNAVAILABLE)
-        if until < needed:
-            raise RuleBroken(f"the content was unavailable from {ev.unavailable_since} to {until}, "
-                                    f"{(until - ev.unavailable_since).days} days; the agreement needs "
-                                    f"{MONTHS_UNAVAILABLE} consecutive months (until at least {needed}). "
-                                    f"Propose again on or after {needed}, or with the publisher's consent",
-                               "evidence.unavailable_since")
-        if p.trigger == "publisher-ceased" and ev.ceased_on and ev.ceased_on > today:
-            raise RuleBroken(f"evidence.ceased_on {ev.ceased_on} is in the future", "evidence.ceased_on")
-    check_board(ev.board)
+        if until > today:
+            out.append(BrokenRule("evidence.unavailable_until", "not-in-the-future",
+                                  f"evidence.unavailable_until {until} is in the future; give the last day the "
+                                  "content was seen unavailable, or leave it out if it still is"))
+        elif until < ev.unavailable_since:
+            out.append(BrokenRule("evidence.unavailable_until", "until-after-since",
+                                  "evidence.unavailable_until is before evidence.unavailable_since"))
+        elif until < needed:
+            out.append(BrokenRule("evidence.unavailable_since", "six-months-unavailable",
+                                  f"the content was unavailable from {ev.unavailable_since} to {until}, "
+                                  f"{(until - ev.unavailable_since).days} days; the agreement needs "
+                                  f"{MONTHS_UNAVAILABLE} consecutive months (until at least {needed}). "
+                                  f"Propose again on or after {needed}, or with the publisher's consent"))
+    if p.trigger == "publisher-ceased" and ev.ceased_on and ev.ceased_on > today:
+        out.append(BrokenRule("evidence.ceased_on", "not-in-the-future",
+                              f"evidence.ceased_on {ev.ceased_on} is in the future"))
+    return out + board_problems(ev.board)
+
+
+def broken(problems: list[BrokenRule], what: str = "the proposal") -> RuleBroken:
+    """One refusal listing every broken rule, its message saying what to do about them."""
+    if len(problems) == 1:
+        return RuleBroken(problems[0].message, errors=problems)
+    return RuleBroken(f"{what} breaks {len(problems)} rules of the release agreements: fix each one listed "
+                      "under errors and send it again", errors=problems)
+
+
+def check_board(vote: BoardVote) -> None:
+    problems = board_problems(vote)
+    if problems:
+        raise broken(problems, "the board's vote")
+
+
+def check_proposal(p: Proposal, today: date) -> None:
+    """The agreements' rules for a proposal; raises RuleBroken listing every rule broken."""
+    problems = proposal_problems(p, today)
+    if problems:
+        raise broken(problems)
 
 
 # --- the release --------------------------------------------------------------------------
@@ -287,12 +297,12 @@ def resolve_aus(p: Proposal, known: Iterable[str]) -> tuple[str, ...]:
         aus = tuple(a for a in known if a.startswith(prefix))
         if not aus:
             raise NoSuchRelease(f"the archive holds no AU of title {p.title!r}; a title is publisher/title, "
-                                "as `strongroom status` lists them", "title")
+                                "as `strongroom status` lists them", "title", "au-held")
         return aus
     missing = [a for a in p.aus if a not in known]
     if missing:
         raise NoSuchRelease(f"the archive holds no AU {missing}; AU ids are publisher/title/au, "
-                                "see `strongroom status`", "aus")
+                                "see `strongroom status`", "aus", "au-held")
     return tuple(sorted(set(p.aus)))
 
 
@@ -308,10 +318,10 @@ def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
             if r.state == WITHDRAWN:
                 raise Conflict(f"this exact proposal is release {rid}, which was withdrawn "
                                         f"({r.withdrawal_reason}); a new release needs new evidence "
-                                        "(e.g. a new board decision)", None)
+                                        "(e.g. a new board decision)", None, "not-withdrawn")
             if r.proposed_by != actor:
                 raise Conflict(f"release {rid} with this content was already proposed by "
-                                        f"{name_of(r.proposed_by)}; approve it instead", None)
+                                        f"{name_of(r.proposed_by)}; approve it instead", None, "proposed-once")
             return r, False
     aus = resolve_aus(p, known_aus)
     for r in existing:
@@ -319,7 +329,7 @@ def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
         if overlap and r.state in ACTIVE:
             what = "already released" if r.state == PUBLISHED else f"in release {r.id} ({r.state})"
             raise Conflict(f"AU {', '.join(overlap)} is {what} (release {r.id}); withdraw that "
-                                    "release first or leave these AUs out", "aus")
+                                    "release first or leave these AUs out", "aus", "one-active-release")
     return Release(id=rid, state=PROPOSED, proposal=p, aus=aus, proposed_by=actor, proposed_at=_at(now)), True
 
 
@@ -329,12 +339,12 @@ def approve(r: Release, actor: str, now: datetime) -> tuple[Release, bool]:
         if r.approved_by == actor:
             return r, False
         raise Conflict(f"release {r.id} was already approved by {name_of(r.approved_by)} "
-                                f"(state {r.state})")
+                                f"(state {r.state})", None, "approved-once")
     if r.state != PROPOSED:
-        raise Conflict(f"release {r.id} is {r.state}; only a proposed release can be approved")
+        raise Conflict(f"release {r.id} is {r.state}; only a proposed release can be approved", None, "proposed-state")
     if actor == r.proposed_by:
         raise NotAllowed(f"{name_of(actor)} proposed release {r.id}; a different admin must approve it "
-                                "(two-person rule)")
+                                "(two-person rule)", None, "two-person")
     return replace(r, state=APPROVED, approved_by=actor, approved_at=_at(now),
                    progress={"step": "queued"}), True
 
@@ -344,7 +354,7 @@ def withdraw(r: Release, actor: str, reason: str, now: datetime) -> tuple[Releas
     surfaces at the next publish; the preserved copies are untouched."""
     if not (reason or "").strip():
         raise RuleBroken("say why the release is withdrawn (reason): it is recorded as a PREMIS event",
-                           "reason")
+                         "reason", "reason-given")
     if r.state == WITHDRAWN:
         return r, False
     return replace(r, state=WITHDRAWN, withdrawn_by=actor, withdrawn_at=_at(now),
