@@ -129,7 +129,7 @@ echo "== ${#regions[@]} node stacks ($node_stack), ingest role $ingest_role_arn"
 # One artifact for the auditor, deployed to every region; --resolve-s3 makes SAM's artifact
 # bucket in each region.
 for region in "${regions[@]}"; do
-  overrides="Prefix=$prefix IngestRoleArn=$ingest_role_arn Architecture=$arch"
+  overrides="Prefix=$prefix IngestRoleArn=$ingest_role_arn ControlRegion=$control_region Architecture=$arch"
   [[ -z "$retention_days" ]] || overrides+=" RetentionDays=$retention_days"
   [[ -z "$access_log_bucket" ]] || overrides+=" AccessLogBucket=${access_log_bucket//\{region\}/$region}"
   run "$sam" deploy \

@@ -108,6 +108,8 @@ class Environment:
     admin_arns: frozenset[str]  # STRONGROOM_ADMIN_ARNS, comma-separated
     auditor_function: str | None  # STRONGROOM_AUDITOR_FUNCTION: the per-region vote function's name
     auditor_bucket: str | None  # STRONGROOM_AUDITOR_BUCKET: the one bucket an auditor may hash
+    votes_bucket: str | None  # STRONGROOM_VOTES_BUCKET: where an auditor hands its vote to the poll
+    votes_region: str | None  # STRONGROOM_VOTES_REGION: that bucket's region (the control stack's)
     release_worker: str | None  # STRONGROOM_RELEASE_WORKER: the function a release is handed to
     site_distribution: str | None  # STRONGROOM_SITE_DISTRIBUTION: CloudFront, switched on release (AWS)
     site_url: str  # STRONGROOM_SITE_URL
@@ -128,6 +130,8 @@ def environment(env: Mapping[str, str] | None = None) -> Environment:
         admin_arns=frozenset(a.strip() for a in env.get("STRONGROOM_ADMIN_ARNS", "").split(",") if a.strip()),
         auditor_function=env.get("STRONGROOM_AUDITOR_FUNCTION") or None,
         auditor_bucket=env.get("STRONGROOM_AUDITOR_BUCKET") or None,
+        votes_bucket=env.get("STRONGROOM_VOTES_BUCKET") or None,
+        votes_region=env.get("STRONGROOM_VOTES_REGION") or None,
         release_worker=env.get("STRONGROOM_RELEASE_WORKER") or None,
         site_distribution=env.get("STRONGROOM_SITE_DISTRIBUTION") or None,
         site_url=env.get("STRONGROOM_SITE_URL", ""),

@@ -366,7 +366,7 @@ def world(built, lambda_python, moto_server, tmp_path_factory):
         "NodeBuckets": json.dumps({r: node_bucket(r) for r in NODE_REGIONS}), "AdminArns": [ALICE, BOB],
         "ReplayFunctionUrl.FunctionUrl": f"https://replay-test.lambda-url.{REGION}.on.aws/"})
     node_by_region = {r: functions_of(built / "node" / "template.yaml", {
-        **common, "AWS::Region": r, "NodeBucket": node_bucket(r)}) for r in NODE_REGIONS}
+        **common, "AWS::Region": r, "NodeBucket": node_bucket(r), "ControlRegion": REGION}) for r in NODE_REGIONS}
     node = node_by_region[NODE_REGIONS[0]]
     work = tmp_path_factory.mktemp("lambda")
 
@@ -558,6 +558,9 @@ def test_the_archive_runs_from_the_artifacts(world, ingested):
     assert poll["status"] == "ok" and poll["agreement"] == len(NODE_REGIONS), poll
     voted = {region for name, region, a in world.fake_lambda.answers if name == f"{PREFIX}-auditor" and a["ok"]}
     assert voted == set(NODE_REGIONS)
+    # Each auditor handed its vote over in the control region's ingest bucket, where the poll read it.
+    handed = s3.list_objects_v2(Bucket=ingest_bucket, Prefix=f"audit/votes/{AU}/")["Contents"]
+    assert {o["Key"].rsplit("/", 1)[1] for o in handed} == {f"{r}.json.gz" for r in NODE_REGIONS}
     for att in out["attestation"]:
         body = s3.get_object(Bucket=public_bucket, Key=att)["Body"].read().decode("utf-8")
         if att.endswith(".html"):

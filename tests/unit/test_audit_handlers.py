@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import random
@@ -114,16 +115,21 @@ def test_unrepairable_is_counted_for_the_alarm(wired, capsys):
 # ---------------------------------------------------------------- the per-region auditor
 
 
-def test_auditor_votes_on_its_own_node_only(base, monkeypatch):
+def test_auditor_votes_on_its_own_node_only_and_hands_the_vote_over(base, monkeypatch):
     archive = clone(base)
-    store = archive.nodes[3].store
+    store, votes = archive.nodes[3].store, MemoryBlobStore("ingest")
+    region = archive.nodes[3].node.region
     monkeypatch.setattr(compose, "auditor_store", lambda: store)
-    monkeypatch.setenv("AWS_REGION", archive.nodes[3].node.region)
+    monkeypatch.setattr(compose, "votes_store", lambda: votes)
+    monkeypatch.setenv("AWS_REGION", region)
     nonce = "ab" * 32
-    out = auditor.handler({"au": AUS[0], "nonce": nonce, "node": archive.nodes[3].node.region}, Context())
-    vote = out["vote"]
-    assert vote["node"] == archive.nodes[3].node.region and vote["nonce"] == nonce and vote["files"]
+    out = auditor.handler({"au": AUS[0], "nonce": nonce, "node": region}, Context())
+    # The answer is small whatever the AU's size; the vote itself is in the hand-over bucket.
+    assert out["vote_key"] == f"audit/votes/{AUS[0]}/{nonce}/{region}.json.gz" and len(json.dumps(out)) < 300
+    vote = json.loads(gzip.decompress(votes.objects[out["vote_key"]]))
+    assert vote["node"] == region and vote["nonce"] == nonce and len(vote["files"]) == out["files"] > 0
     assert all(set(f) == {"nonce_hash", "sha512", "size", "version_id"} for f in vote["files"].values())
+    assert list(votes.objects) == [out["vote_key"]]  # nothing of the node's content, only the vote
     with pytest.raises(ValueError, match="serves"):
         auditor.handler({"au": AUS[0], "nonce": nonce, "node": "eu-west-2"}, Context())
     with pytest.raises(ValueError, match="nonce"):
@@ -136,8 +142,9 @@ class FakeLambda:
 
     serial = threading.Lock()
 
-    def __init__(self, region, store, monkeypatch, fail=False):
+    def __init__(self, region, store, monkeypatch, votes, fail=False):
         self.region, self.store, self.monkeypatch, self.fail = region, store, monkeypatch, fail
+        self.votes = votes
 
     def invoke(self, FunctionName, Payload):
         assert FunctionName == "strongroom-auditor"
@@ -148,6 +155,7 @@ class FakeLambda:
         # what the function in that region sees: its own bucket, its own region
         with self.serial, self.monkeypatch.context() as m:
             m.setattr(compose, "auditor_store", lambda: self.store)
+            m.setattr(compose, "votes_store", lambda: self.votes)
             m.setenv("AWS_REGION", self.region)
             body = auditor.handler(request, Context())
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
@@ -158,9 +166,10 @@ def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch)
     key = content_key(archive, AUS[0])
     chaos.truncate(archive.nodes[5].store, key)
     broken = archive.nodes[7].node.region
-    clients = {ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, fail=ns.node.region == broken)
+    votes = MemoryBlobStore("ingest")
+    clients = {ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, votes, fail=ns.node.region == broken)
                for ns in archive.nodes}
-    voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__)
+    voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__, votes)
     monkeypatch.setattr(compose, "voter", lambda *a, **k: voter)
 
     result = audit.handler({"aus": [AUS[0]]}, Context())
@@ -169,3 +178,38 @@ def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch)
     assert poll["nodes"][archive.nodes[5].node.region] == "repaired"
     assert poll["nodes"][broken] == "unavailable"  # a failed auditor is not a damaged copy
     assert poll["status"] == "repaired"
+
+
+def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavailable(base, monkeypatch):
+    archive = clone(base)
+    ns = archive.nodes[0]
+    votes = MemoryBlobStore("ingest")
+    fake = FakeLambda(ns.node.region, ns.store, monkeypatch, votes)
+    voter = LambdaVoter("strongroom-auditor", [ns.node.region], lambda region: fake, votes)
+    nonce = bytes(range(32))
+    good = voter(ns.node.region, ns.store, AUS[0], nonce)
+    assert not good.unavailable and good.files
+
+    # A vote left by an earlier poll, copied to where this poll's must be: not counted.
+    key = f"audit/votes/{AUS[0]}/{nonce.hex()}/{ns.node.region}.json.gz"
+    stale = votes.objects[key]
+
+    class Replays(FakeLambda):
+        def invoke(self, FunctionName, Payload):
+            request = json.loads(Payload)
+            votes.put(f"audit/votes/{AUS[0]}/{request['nonce']}/{self.region}.json.gz", stale)
+            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps({"vote_key": "elsewhere"}).encode())}
+
+    other = LambdaVoter("strongroom-auditor", [ns.node.region],
+                        lambda region: Replays(ns.node.region, ns.store, monkeypatch, votes), votes)
+    replayed = other(ns.node.region, ns.store, AUS[0], bytes(32))
+    assert replayed.unavailable and "another poll" in replayed.errors[0]
+
+    class Forgets(FakeLambda):
+        def invoke(self, FunctionName, Payload):
+            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps({"vote_key": "nowhere"}).encode())}
+
+    lost = LambdaVoter("strongroom-auditor", [ns.node.region],
+                       lambda region: Forgets(ns.node.region, ns.store, monkeypatch, votes), votes)
+    missing = lost(ns.node.region, ns.store, AUS[0], bytes([1]) * 32)
+    assert missing.unavailable and "cannot be read" in missing.errors[0]

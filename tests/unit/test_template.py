@@ -275,7 +275,10 @@ def test_ingest_lifecycle_never_expires_quarantine(control):
     assert any("NoncurrentVersionExpiration" in r for r in rules)
     for rule in rules:
         prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix", ""))
-        assert prefix.startswith("incoming/"), f"lifecycle rule {rule['Id']} reaches beyond incoming/"
+        # processed packages, and the votes auditors hand to a poll (digests only, kept 90 days)
+        assert prefix.startswith(("incoming/", "audit/votes/")), f"lifecycle rule {rule['Id']} reaches too far"
+        for kept in ("quarantine/", "receipts/", "rejections/", "releases/"):
+            assert not kept.startswith(prefix), f"lifecycle rule {rule['Id']} would expire {kept}"
 
 
 # ---------------------------------------------------------------- publishers

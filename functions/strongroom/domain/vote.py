@@ -41,6 +41,15 @@ class InventoryVote:
     consistent: bool = False  # sidecar declares the inventory's actual digest (necessary, not sufficient)
 
 
+VOTES_PREFIX = "audit/votes"
+
+
+def handover_key(object_id: str, nonce_hex: str, node: str) -> str:
+    """Where a node's auditor leaves its vote for the poll (gzip'd JSON): one key per AU, poll
+    nonce and node, so a vote can never be taken for another poll's."""
+    return f"{VOTES_PREFIX}/{object_id}/{nonce_hex}/{node}.json.gz"
+
+
 @dataclass
 class Vote:
     """One node's answer to one poll. JSON-serialisable (as_dict/from_dict): it crosses regions.

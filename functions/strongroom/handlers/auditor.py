@@ -2,12 +2,15 @@
 
 Invoked by the control region's audit (strongroom.adapters.lambda_voter) with
 {"au": "pub/title/au", "nonce": "<hex, >= 32 digits>", "node": "<region>", "keys": null | [...]}.
-It reads only its own bucket (STRONGROOM_AUDITOR_BUCKET), where the bytes live, and returns
-only digests: {"vote": Vote.as_dict()}.
+It reads only its own bucket (STRONGROOM_AUDITOR_BUCKET), where the bytes live, and lets only
+digests out: the vote goes, gzip'd JSON, to the control region's ingest bucket under
+audit/votes/ (STRONGROOM_VOTES_BUCKET, domain.vote.handover_key), since a vote of 100,000 files
+outgrows a Lambda response; the answer says where it is: {"vote_key", "files", "bytes"}.
 """
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -16,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from strongroom.config import environment
 from strongroom.domain.au import AuId
+from strongroom.domain.vote import handover_key
 from strongroom.flows.poll import vote
 from strongroom.handlers import compose
 
@@ -54,4 +58,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name="FilesHashed", unit=MetricUnit.Count, value=len(result.files))
     logger.info("voted", extra={"au": request.au, "files": len(result.files), "bytes": result.bytes_read,
                                 "missing": len(result.missing), "unavailable": result.unavailable})
-    return {"vote": result.as_dict()}
+    key = handover_key(request.au, request.nonce.hex(), request.node)
+    compose.votes_store().put(key, gzip.compress(result.to_json(), mtime=0), content_type="application/gzip")
+    return {"vote_key": key, "files": len(result.files), "bytes": result.bytes_read}

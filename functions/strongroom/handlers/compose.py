@@ -66,7 +66,16 @@ def voter(cfg: Settings | None = None):
     name = environment().auditor_function
     if not name:
         return None
-    return LambdaVoter(name, [n.region for n in (cfg or settings()).nodes], clients.auditor_lambda)
+    return LambdaVoter(name, [n.region for n in (cfg or settings()).nodes], clients.auditor_lambda, votes_store())
+
+
+def votes_store() -> S3BlobStore:
+    """Where votes are handed from the node auditors to the poll: the control region's ingest bucket
+    (an auditor is told it by STRONGROOM_VOTES_BUCKET/_REGION; the control stack's functions know it)."""
+    env = environment()
+    if env.votes_bucket:
+        return S3BlobStore(clients.s3(env.votes_region or None), env.votes_bucket)
+    return S3BlobStore(clients.s3(), settings().ingest_bucket)
 
 
 def auditor_store() -> S3BlobStore:
