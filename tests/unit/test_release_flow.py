@@ -17,6 +17,7 @@ from strongroom.flows.release import (
     read_pointer,
     run_release,
 )
+from strongroom.render.safety import PASSIVE_TYPES
 from tests.audit_support import (
     AU_ONE_VERSION,
     AU_TWO_VERSIONS,
@@ -92,6 +93,27 @@ def test_an_approved_release_is_polled_rendered_and_switched(world):
     steps = {e.outcome_detail["step"] for e in world.archive.catalog.events(AU_TWO_VERSIONS)
              if e.type == "release"}
     assert steps == {"proposed", "approved", "published"}
+
+
+def test_deposited_files_are_stored_with_how_they_must_be_served(world):
+    """The attack: a deposited SVG/HTML/XML file was served inline from the site's origin, where its
+    scripts ran as the site. The release stores each publisher file with render.safety's delivery."""
+    run(world, approved(world))
+    pointer = read_pointer(world.public)
+    files = {k: world.public.headers[k] for k in world.public.objects
+             if k.startswith(pointer["site"]) and "/files/" in k}
+    kinds = {k.rsplit(".", 1)[-1].lower() for k in files}
+    assert {"pdf", "png", "xml"} <= kinds, kinds
+    for key, headers in files.items():
+        name = key.rsplit("/", 1)[-1]
+        passive = PASSIVE_TYPES.get("." + name.rsplit(".", 1)[-1].lower())
+        if passive:
+            assert headers == {"Content-Type": passive}, key
+        else:  # the JATS XML among them
+            assert headers["Content-Type"] == "application/octet-stream", key
+            assert headers["Content-Disposition"].startswith(f'attachment; filename="{name}"'), key
+    # The site's own pages are not downloads.
+    assert world.public.headers[pointer["site"] + "index.html"] == {"Content-Type": "text/html; charset=utf-8"}
 
 
 def test_the_pointer_is_written_last(world):

@@ -55,6 +55,7 @@ from strongroom.render.model import (
     ReleasedFile,
     ReleasedTitle,
 )
+from strongroom.render.safety import delivery
 from strongroom.render.urls import SitePlan, file_site_path
 
 log = logging.getLogger(__name__)
@@ -322,8 +323,9 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
                                     use_pagefind=target.use_pagefind)
             _write_extras(titles, target, scratch)
             prefix = f"{RENDERS}{render_id}/"
+            deposited = deposited_paths(titles)
             for rel in report.paths + _extra_paths(scratch, report.paths):
-                _upload(target.public, scratch / rel, prefix + rel)
+                _upload(target.public, scratch / rel, prefix + rel, deposited=rel in deposited)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         pointer = {
@@ -380,9 +382,20 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _upload(store: BlobStore, path: Path, key: str) -> None:
+def deposited_paths(titles) -> set[str]:
+    """The render paths (site/<publisher>/<title>/<au>/files/...) of the publishers' own files."""
+    return {f"site/{file_site_path(au, f)}" for t in titles for au in t.aus for f in au.files}
+
+
+def _upload(store: BlobStore, path: Path, key: str, *, deposited: bool = False) -> None:
+    """A publisher's file is stored with how it must be served (render.safety.delivery: an active
+    type such as SVG or HTML as a download), so S3, CloudFront and the local site serve it so."""
     with path.open("rb") as fh:
-        store.put(key, fh, content_type=content_type(path.name))
+        if deposited:
+            how = delivery(path.name)
+            store.put(key, fh, content_type=how.content_type, content_disposition=how.disposition)
+        else:
+            store.put(key, fh, content_type=content_type(path.name))
 
 
 def prune(public: BlobStore, keep: str) -> int:
