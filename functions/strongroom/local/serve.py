@@ -37,7 +37,7 @@ from strongroom.adapters import clients as aws_clients
 from strongroom.flows.release import content_type
 from strongroom.local import identities as ids
 from strongroom.local.api import ApiServer, admin_arns
-from strongroom.render.safety import REPLAY_HEADERS, SITE_HEADERS
+from strongroom.render.safety import DOWNLOAD_TYPE, REPLAY_HEADERS, SITE_HEADERS
 
 log = logging.getLogger("strongroom.local.serve")
 
@@ -183,13 +183,16 @@ class SiteServer:
                         return False
                     raise
                 ctype = obj.get("ContentType") or ""
-                if not ctype or ctype in ("binary/octet-stream", "application/octet-stream"):
+                disposition = obj.get("ContentDisposition")
+                if disposition:  # a deposited file of an active type: a download, never rendered
+                    ctype = DOWNLOAD_TYPE
+                elif not ctype or ctype in ("binary/octet-stream", "application/octet-stream"):
                     ctype = content_type(posixpath.basename(key))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(obj["ContentLength"]))
-                if obj.get("ContentDisposition"):  # a deposited file of an active type: a download
-                    self.send_header("Content-Disposition", obj["ContentDisposition"])
+                if disposition:
+                    self.send_header("Content-Disposition", disposition)
                 self.send_header("Cache-Control", "no-cache")
                 if obj.get("ETag"):
                     self.send_header("ETag", obj["ETag"])
