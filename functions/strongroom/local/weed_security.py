@@ -12,8 +12,9 @@ written here, in the data directory where `weed` starts (its first place to look
 - [grpc.*]: every gRPC port (master, volume, filer, S3) demands a client certificate from the
   archive's own CA (mutual TLS), so `weed shell` and other gRPC clients without it get nothing.
 
-The keys and the CA are made afresh at every start (nothing else needs them), readable only by
-the owner, under <data>/weed-security/.
+The keys and the CA (made with `cryptography`, which moto, the local catalog, depends on too) are
+made afresh at every start (nothing else needs them), readable only by the owner, under
+<data>/weed-security/.
 """
 
 from __future__ import annotations
