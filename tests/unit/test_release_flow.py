@@ -267,3 +267,12 @@ def test_approving_a_proposal_forged_into_the_catalog_is_refused(world):
     with pytest.raises(Unverified, match="decision journal"):
         world.service.approve(fake, BOB)
     assert world.archive.catalog.get_release(fake)["state"] == "proposed" and not world.started
+
+
+def test_a_forged_record_the_worker_or_an_admin_withdraws_is_never_journalled(world):
+    """Journalling it would make a later flip back to 'published' look like a decision."""
+    fake = forged(world, state="withdrawn", render_id=None)
+    run(world, fake)
+    world.service.withdraw(forged(world, aus=(AU_TWO_VERSIONS,), state="proposed", approved_by=None,
+                                  approved_at=None, render_id=None), ALICE, "not ours")
+    assert not [k for k in world.archive.ingest.objects if k.startswith("releases/")]

@@ -112,13 +112,7 @@ class ReleaseService:
         return stored
 
     def _journalled(self, r: Release) -> bool:
-        if self.journal is None:
-            return True
-        try:
-            rules.verify_proposal(r, read_journal(self.journal, r.id))
-            return True
-        except rules.Unverified:
-            return False
+        return self.journal is None or _journalled(r, self.journal)
 
     def releases(self) -> list[Release]:
         return [Release.from_dict(d) for d in self.archive.catalog.list_releases()]
@@ -176,6 +170,15 @@ def read_journal(journal: BlobStore, release_id: str) -> dict | None:
             return json.load(fh)
     except (NotFound, ValueError):
         return None
+
+
+def _journalled(r: Release, journal: BlobStore) -> bool:
+    """Whether the journal holds r's proposal as the catalog states it."""
+    try:
+        rules.verify_proposal(r, read_journal(journal, r.id))
+        return True
+    except rules.Unverified:
+        return False
 
 
 def unverified(r: Release, journal: BlobStore | None, admins: Iterable[str] | None) -> str | None:
@@ -274,7 +277,7 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
     if r.state == rules.WITHDRAWN:
         report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal)
         r = _store(archive, r, progress={**r.progress, "step": "withdrawn", "render_id": report.render_id})
-        if journal is not None and read_journal(journal, r.id) is not None:  # never journal a forged record
+        if journal is not None and _journalled(r, journal):  # never journal a forged or changed record
             write_journal(journal, r)
         report.release = r
         return report
