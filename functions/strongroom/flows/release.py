@@ -273,7 +273,11 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
         raise NoSuchRelease(f"no release {release_id!r}", "id")
     r = Release.from_dict(doc)
     report = FlowReport(r)
-    again = dict(poll=poll, journal=journal, clock=clock, lock_seconds=lock_seconds, admins=admins)
+
+    def again() -> FlowReport:  # withdrawn meanwhile: the run that takes it down
+        return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock,
+                           lock_seconds=lock_seconds, admins=admins)
+
     if r.state == rules.WITHDRAWN:
         report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal)
         r = _store(archive, r, progress={**r.progress, "step": "withdrawn", "render_id": report.render_id})
@@ -315,7 +319,7 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
                 return report
             r = _store(archive, r, progress={"step": "polling", "done": len(polls), "of": len(r.aus), "polls": polls})
             if r.state == rules.WITHDRAWN:
-                return run_release(archive, target, release_id, **again)
+                return again()
         report.seconds["poll"] = time.monotonic() - started
 
         r = _store(archive, r, progress={**r.progress, "step": "rendering"})
@@ -326,7 +330,7 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
         report.seconds["publish"] = time.monotonic() - started
         current = Release.from_dict(archive.catalog.get_release(r.id))
         if current.state == rules.WITHDRAWN:  # withdrawn while rendering: render again without it
-            return run_release(archive, target, release_id, **again)
+            return again()
         r = _store(archive, current, state=rules.PUBLISHED, render_id=render_id,
                    published_at=now.isoformat(timespec="seconds"), urls=public_urls(target, r),
                    progress={"step": "published", "polls": polls, "render_id": render_id})
