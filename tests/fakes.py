@@ -18,6 +18,7 @@ class MemoryBlobStore:
         self.name = name
         self.objects: dict[str, bytes] = {}
         self.history: dict[str, list[bytes]] = {}  # noncurrent versions, oldest first
+        self.headers: dict[str, dict[str, str]] = {}  # key -> the Content-Type/-Disposition it was stored with
         self.offline = False
         self.requests = 0
 
@@ -36,7 +37,7 @@ class MemoryBlobStore:
             version_id=str(len(self.history.get(key, []))),
         )
 
-    def put(self, key, body, *, sha256=None, content_type=None) -> StoredObject:
+    def put(self, key, body, *, sha256=None, content_type=None, content_disposition=None) -> StoredObject:
         self._check()
         data = body if isinstance(body, bytes) else body.read()
         if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
@@ -44,6 +45,8 @@ class MemoryBlobStore:
         if key in self.objects:
             self.history.setdefault(key, []).append(self.objects[key])
         self.objects[key] = data
+        self.headers[key] = {k: v for k, v in (("Content-Type", content_type),
+                                               ("Content-Disposition", content_disposition)) if v}
         return self._info(key)
 
     def open(self, key, *, version_id=None) -> BinaryIO:

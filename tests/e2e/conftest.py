@@ -37,6 +37,7 @@ from strongroom.local.demo.site import CC_BY_NAME, sample_titles, unpack
 from strongroom.render import render_release
 from strongroom.render.from_bag import released_au_from_bags
 from strongroom.render.model import ReleasedTitle
+from strongroom.render.safety import SITE_HEADERS
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -95,10 +96,16 @@ class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep the test output for failures
         pass
 
+    def end_headers(self) -> None:  # the site's policy, as CloudFront and the local site server send it
+        for name, value in SITE_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
 
 @contextmanager
 def serve_static(root: Path, port: int):
-    """The site as any static host would serve it (index.html for folders, types from the extension)."""
+    """The site as a static host serves it (index.html for folders, types from the extension), with
+    the site's security headers (render.safety), so the pages are read under their real CSP."""
     server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -162,6 +169,11 @@ class Session:
     context: object
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    console: list[tuple[str, str]] = field(default_factory=list)  # (page URL, message)
+
+    def csp_violations(self, origin: str) -> list[str]:
+        """What the browser refused on pages of origin because of their Content-Security-Policy."""
+        return [text for url, text in self.console if url.startswith(origin) and "Content Security Policy" in text]
 
     def page(self):
         return self.context.pages[0] if self.context.pages else self.context.new_page()
@@ -201,6 +213,7 @@ def open_browser(playwright_driver, tmp_path):
             dialog.dismiss()
 
         context.on("dialog", on_dialog)
+        context.on("console", lambda m: session.console.append((m.page.url if m.page else "", m.text)))
         context.route("**/*", lambda route: route.continue_() if is_loopback(route.request.url) else route.abort())
         context.set_default_timeout(15_000)
         opened.append(session)

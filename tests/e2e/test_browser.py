@@ -122,6 +122,25 @@ def test_a_reader_reads_downloads_and_replays_an_article(deployment, open_browse
     assert session.dialogs == [], "a script from metadata or the replay ran"
     assert session.outside() == [], "requests left loopback"
     assert any(u.startswith(deployment.replay_url) for u in session.requests)
+    assert session.csp_violations(deployment.site_url) == [], "a page needs something the site's CSP forbids"
+
+
+def test_search_works_under_the_sites_policy(deployment, open_browser):
+    """Pagefind compiles WebAssembly and starts a worker: the CSP must allow exactly that, and no more."""
+    title, entry = deployment.hostile()
+    session = open_browser()
+    page = session.page()
+    page.goto(deployment.site_url + "/index.html")
+    box = page.locator("#search input[type=text], #search input[type=search]").first
+    box.fill("Tide pools")
+    page.keyboard.press("Enter")
+    result = page.get_by_role("link", name=entry.article.title, exact=True)
+    result.wait_for()
+    result.click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == entry.article.title
+    assert session.dialogs == [] and session.outside() == []
+    assert session.csp_violations(deployment.site_url) == [], session.console
 
 
 def test_pages_fit_a_phone_and_load_nothing_from_elsewhere(deployment, open_browser):

@@ -4,12 +4,12 @@ withdraw, and finish the job after a crash. Nothing of the nodes changes (but th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import pytest
 
-from strongroom.domain.release import BoardVote, Evidence, Proposal
+from strongroom.domain.release import BoardVote, Evidence, Proposal, Release, Unverified, release_id
 from strongroom.flows.release import (
     POINTER,
     PublishTarget,
@@ -17,9 +17,11 @@ from strongroom.flows.release import (
     read_pointer,
     run_release,
 )
+from strongroom.render.safety import PASSIVE_TYPES
 from tests.audit_support import (
     AU_ONE_VERSION,
     AU_TWO_VERSIONS,
+    AUS,
     build_archive,
     clone,
     state,
@@ -92,6 +94,27 @@ def test_an_approved_release_is_polled_rendered_and_switched(world):
     steps = {e.outcome_detail["step"] for e in world.archive.catalog.events(AU_TWO_VERSIONS)
              if e.type == "release"}
     assert steps == {"proposed", "approved", "published"}
+
+
+def test_deposited_files_are_stored_with_how_they_must_be_served(world):
+    """The attack: a deposited SVG/HTML/XML file was served inline from the site's origin, where its
+    scripts ran as the site. The release stores each publisher file with render.safety's delivery."""
+    run(world, approved(world))
+    pointer = read_pointer(world.public)
+    files = {k: world.public.headers[k] for k in world.public.objects
+             if k.startswith(pointer["site"]) and "/files/" in k}
+    kinds = {k.rsplit(".", 1)[-1].lower() for k in files}
+    assert {"pdf", "png", "xml"} <= kinds, kinds
+    for key, headers in files.items():
+        name = key.rsplit("/", 1)[-1]
+        passive = PASSIVE_TYPES.get("." + name.rsplit(".", 1)[-1].lower())
+        if passive:
+            assert headers == {"Content-Type": passive}, key
+        else:  # the JATS XML among them
+            assert headers["Content-Type"] == "application/octet-stream", key
+            assert headers["Content-Disposition"].startswith(f'attachment; filename="{name}"'), key
+    # The site's own pages are not downloads.
+    assert world.public.headers[pointer["site"] + "index.html"] == {"Content-Type": "text/html; charset=utf-8"}
 
 
 def test_the_pointer_is_written_last(world):
@@ -181,3 +204,75 @@ def test_decisions_survive_a_catalog_rebuild_through_the_journal(world):
     assert restore_releases(world.archive.catalog, world.archive.ingest) == 1
     assert world.archive.catalog.get_release(rid)["state"] == "published"
     assert json.loads(world.archive.ingest.objects[f"releases/{rid}.json"])["state"] == "published"
+
+
+# --- forged releases: records written into the catalog around the API ---------------------------
+
+def forged(w: World, aus=(AU_ONE_VERSION,), state="published", **changes) -> str:
+    """A release record put straight into the catalog: a made-up proposal 'by' alice, 'approved' by bob."""
+    p = Proposal(trigger="publisher-consent", aus=tuple(aus),
+                 evidence=Evidence(board=BoardVote(9, 0, 0, date(2026, 11, 1)), publisher_statement="sure"))
+    r = Release(id=release_id(p), state=state, proposal=p, aus=tuple(aus), proposed_by=ALICE,
+                proposed_at="2026-11-20T10:00:00+00:00", approved_by=BOB, approved_at="2026-11-20T11:00:00+00:00",
+                render_id="20261120T110000Z-00000000" if state == "published" else None, revision=1)
+    w.archive.catalog.put_release(replace(r, **changes).as_dict(), 0)
+    return r.id
+
+
+def test_a_forged_published_release_is_not_published_with_the_next_real_one(world, caplog):
+    """The attack: a release record written straight into the catalog, with no proposal and no
+    approval, was published with the next real release."""
+    fake = forged(world)
+    real = approved(world)
+    assert run(world, real).release.state == "published"
+    pointer = read_pointer(world.public)
+    assert pointer["aus"] == [AU_TWO_VERSIONS] and fake not in pointer["releases"]
+    assert not [k for k in world.public.objects if "/2025/" in k]
+    assert any(fake in m and "left off the public site" in m for m in caplog.messages)
+    assert f"releases/{fake}.json" not in world.archive.ingest.objects  # nothing made it look decided
+
+
+def test_a_forged_approved_release_run_by_the_worker_is_refused_and_never_journalled(world, caplog):
+    fake = forged(world, state="approved", render_id=None)
+    r = run(world, fake, admins={ALICE, BOB}).release
+    assert r.state == "refused" and "not a verified release decision" in r.reason and "journal" in r.reason
+    assert read_pointer(world.public) is None and not world.public.objects
+    assert any(fake in m and "refused" in m for m in caplog.messages)
+    assert f"releases/{fake}.json" not in world.archive.ingest.objects
+    steps = [e.outcome_detail["step"] for e in world.archive.catalog.events(AU_ONE_VERSION) if e.type == "release"]
+    assert steps == ["refused"]
+
+
+def test_a_real_release_changed_in_the_catalog_is_refused(world):
+    """The journal is what the API decided: widening a real release's AUs in the catalog does not publish them."""
+    p = Proposal(trigger="publisher-consent", aus=(AU_TWO_VERSIONS,),
+                 evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"))
+    r, _ = world.service.propose(p, ALICE)
+    world.service.approve(r.id, BOB)
+    doc = world.archive.catalog.get_release(r.id)
+    world.archive.catalog.put_release({**doc, "aus": sorted(AUS), "revision": doc["revision"] + 1}, doc["revision"])
+    refused = run(world, r.id, admins={ALICE, BOB}).release
+    assert refused.state == "refused" and "aus" in refused.reason and read_pointer(world.public) is None
+
+
+def test_a_release_by_someone_who_is_not_an_admin_is_refused(world):
+    rid = approved(world)
+    r = run(world, rid, admins={ALICE}).release
+    assert r.state == "refused" and "bob" in r.reason and "not a release admin" in r.reason
+    assert read_pointer(world.public) is None
+
+
+def test_approving_a_proposal_forged_into_the_catalog_is_refused(world):
+    fake = forged(world, state="proposed", approved_by=None, approved_at=None, render_id=None)
+    with pytest.raises(Unverified, match="decision journal"):
+        world.service.approve(fake, BOB)
+    assert world.archive.catalog.get_release(fake)["state"] == "proposed" and not world.started
+
+
+def test_a_forged_record_the_worker_or_an_admin_withdraws_is_never_journalled(world):
+    """Journalling it would make a later flip back to 'published' look like a decision."""
+    fake = forged(world, state="withdrawn", render_id=None)
+    run(world, fake)
+    world.service.withdraw(forged(world, aus=(AU_TWO_VERSIONS,), state="proposed", approved_by=None,
+                                  approved_at=None, render_id=None), ALICE, "not ours")
+    assert not [k for k in world.archive.ingest.objects if k.startswith("releases/")]

@@ -169,6 +169,22 @@ def test_catalog_table(control):
 RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
+def test_the_site_sends_the_same_security_headers_as_the_local_site(control):
+    """Every site answer (pages, deposited files, the attestation) carries render.safety's policy on AWS too."""
+    from strongroom.render.safety import SITE_HEADERS
+
+    policies = resources(control, "AWS::CloudFront::ResponseHeadersPolicy")
+    (ref, policy), = policies.items()
+    security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert security["ContentSecurityPolicy"]["ContentSecurityPolicy"] == SITE_HEADERS["Content-Security-Policy"]
+    assert SITE_HEADERS["X-Content-Type-Options"] == "nosniff" and "ContentTypeOptions" in security
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == SITE_HEADERS["Referrer-Policy"]
+    assert all(header["Override"] is True for header in security.values())
+    config = control["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"]
+    behaviours = [config["DefaultCacheBehavior"], *config.get("CacheBehaviors", [])]
+    assert [b.get("ResponseHeadersPolicyId") for b in behaviours] == [{"Ref": ref}] * len(behaviours)
+
+
 def _is_read_only(action: str) -> bool:
     verb = action.split(":", 1)[-1]
     return verb.startswith(("Get", "List", "Describe", "Head"))

@@ -67,10 +67,12 @@ class S3BlobStore:
         except UNAVAILABLE as e:
             raise Unavailable(f"s3://{self.name} cannot be reached ({what} {key}): {e}") from e
 
-    def put(self, key, body, *, sha256=None, content_type=None) -> StoredObject:
+    def put(self, key, body, *, sha256=None, content_type=None, content_disposition=None) -> StoredObject:
         extra: dict = {}
         if content_type:
             extra["ContentType"] = content_type
+        if content_disposition:
+            extra["ContentDisposition"] = content_disposition
         if sha256:
             extra["Metadata"] = {"sha256": sha256}
         if isinstance(body, bytes) or (sha256 and _size(body) is not None and _size(body) <= SINGLE_PUT_LIMIT):

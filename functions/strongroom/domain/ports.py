@@ -38,8 +38,9 @@ class BlobStore(Protocol):
     name: str
 
     def put(self, key: str, body: BinaryIO | bytes, *, sha256: str | None = None,
-            content_type: str | None = None) -> StoredObject:
-        """Store body at key. With sha256 (hex), the store refuses bytes that do not match it."""
+            content_type: str | None = None, content_disposition: str | None = None) -> StoredObject:
+        """Store body at key. With sha256 (hex), the store refuses bytes that do not match it.
+        content_type and content_disposition are kept with the object and sent when it is served."""
         ...
 
     def open(self, key: str, *, version_id: str | None = None) -> BinaryIO:

@@ -75,6 +75,11 @@ PUBLIC = (PUBLISHED,)
 ReleaseError = Refused
 
 
+class Unverified(Conflict):
+    """A release record that no decision of the archive backs: written into the catalog around the
+    API (no journal copy, or one that says otherwise), or breaking the rules a decision must keep."""
+
+
 # --- the proposal -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -405,6 +410,70 @@ def decision_events(r: Release, step: str) -> list[premis.PremisEvent]:
                        f"withdrawn by {name_of(r.withdrawn_by)}: {r.withdrawal_reason}", r.withdrawn_at or "",
                        actor=r.withdrawn_by, reason=r.withdrawal_reason) for au in r.aus]
     raise ValueError(f"no events for step {step!r}")
+
+
+# --- verifying a decision ------------------------------------------------------------------
+
+# What the API decided and journalled; the flow's own progress (state, polls, render) is not among them.
+PROPOSAL_FIELDS = ("id", "proposal", "aus", "proposed_by", "proposed_at")
+DECISION_FIELDS = PROPOSAL_FIELDS + ("approved_by", "approved_at")
+
+
+def _agrees(r: Release, journal_doc: dict, fields: tuple[str, ...]) -> None:
+    mine = r.as_dict()
+    for name in fields:
+        if mine.get(name) != journal_doc.get(name):
+            raise Unverified(f"release {r.id}: its {name} in the catalog is not what the decision journal "
+                             f"(releases/{r.id}.json) recorded; the catalog record was changed around the API. "
+                             "Withdraw it, or restore the catalog from the journal (`strongroom up` does)", name)
+
+
+def verify_proposal(r: Release, journal_doc: dict | None) -> None:
+    """The proposal the record claims was made through the API: its journal copy says the same,
+    and its id is its content's."""
+    if journal_doc is None:
+        raise Unverified(f"release {r.id} has no copy in the decision journal (releases/{r.id}.json in the "
+                         "ingest bucket): it was not proposed through the release API. Propose it with "
+                         "`strongroom release propose`", "id")
+    if r.id != release_id(r.proposal):
+        raise Unverified(f"release {r.id} is not the id of its own proposal ({release_id(r.proposal)})", "id")
+    _agrees(r, journal_doc, PROPOSAL_FIELDS)
+
+
+def verify_decision(r: Release, journal_doc: dict | None, admins: Iterable[str] | None = None) -> None:
+    """Re-check, before anything is published, that r is a decision the archive made: proposed by
+    one admin and approved by another (both in admins, when given), within the rules, and
+    recorded so in the journal. Raises Unverified saying what is wrong."""
+    verify_proposal(r, journal_doc)
+    assert journal_doc is not None
+    if not r.proposed_by or not r.approved_by:
+        raise Unverified(f"release {r.id} has no {'proposer' if not r.proposed_by else 'approval'}; "
+                         "a release needs a proposal by one admin and an approval by another", "approved_by")
+    if r.proposed_by == r.approved_by:
+        raise Unverified(f"release {r.id} was proposed and approved by the same principal "
+                         f"({name_of(r.proposed_by)}); two-person rule", "approved_by")
+    if admins is not None:
+        admins = set(admins)
+        for field_name, who in (("proposed_by", r.proposed_by), ("approved_by", r.approved_by)):
+            if who not in admins:
+                raise Unverified(f"release {r.id}: {who} is not a release admin (STRONGROOM_ADMIN_ARNS)",
+                                 field_name)
+    try:
+        proposed = datetime.fromisoformat(r.proposed_at)
+        approved = datetime.fromisoformat(r.approved_at or "")
+    except ValueError:
+        raise Unverified(f"release {r.id}: proposed_at/approved_at are not timestamps", "approved_at") from None
+    if approved < proposed:
+        raise Unverified(f"release {r.id} was approved before it was proposed", "approved_at")
+    try:
+        check_proposal(r.proposal, proposed.date())
+    except ReleaseError as e:
+        raise Unverified(f"release {r.id} breaks the release rules: {e.message}", e.field) from None
+    if r.proposal.aus and set(r.aus) != set(r.proposal.aus):
+        raise Unverified(f"release {r.id} lists AUs its proposal does not name", "aus")
+    if r.proposal.title and not all(a.startswith(r.proposal.title.strip("/") + "/") for a in r.aus):
+        raise Unverified(f"release {r.id} lists AUs outside its title {r.proposal.title}", "aus")
+    _agrees(r, journal_doc, DECISION_FIELDS)
 
 
 def public_aus(releases: Iterable[Release], including: Release | None = None) -> dict[str, Release]:

@@ -3,8 +3,8 @@
     ReleaseService   propose / approve / withdraw / get / list: the rules of
                      strongroom.domain.release applied and recorded (catalog item, PREMIS
                      events, a journal copy), then the worker started
-    run_release      the flow after approval: poll every AU now, refuse an unhealthy one,
-                     else publish
+    run_release      the flow after approval: re-check the decision against its journal and the
+                     rules, poll every AU now, refuse an unhealthy one, else publish
     publish          make the public bucket show exactly the published releases: read each
                      released AU from a healthy node (OCFL head state), render every released
                      title into a scratch dir, upload under releases/<render-id>/, write the
@@ -12,6 +12,11 @@
 
 Why a pointer: the public surfaces (local servers; CloudFront's origin path on AWS) resolve
 current.json, so a half-uploaded render is never visible and a switch is one small PUT.
+Why re-check decisions here: the catalog is a table anyone holding its keys can write (locally,
+moto), so a release record written around the API must not go public. The journal in the
+ingest bucket is the durable record of what the API decided; the worker publishes only
+releases whose proposal and approval it records, by two different admins, within the rules
+(strongroom.domain.release.verify_decision), and refuses and logs any other.
 Why re-render everything: the home page, KBART, sitemap and search list what they are given,
 so a withdrawal is simply a render without the withdrawn AUs. Every step can be re-run: a
 crashed flow is run again (by Lambda's retry or a second approve) and finishes the job;
@@ -55,6 +60,7 @@ from strongroom.render.model import (
     ReleasedFile,
     ReleasedTitle,
 )
+from strongroom.render.safety import delivery
 from strongroom.render.urls import SitePlan, file_site_path
 
 log = logging.getLogger(__name__)
@@ -98,8 +104,15 @@ class ReleaseService:
         self.archive.catalog.put_release(stored.as_dict(), r.revision)
         if step:
             self.archive.catalog.add_events(rules.decision_events(stored, step))
-        write_journal(self.journal, stored)
+        if step == "proposed" or self._journalled(r):
+            write_journal(self.journal, stored)
+        else:  # a record forged into the catalog: journalling it would make it look decided
+            log.error("release %s is not in the decision journal; its %s is recorded in the catalog only",
+                      r.id, step)
         return stored
+
+    def _journalled(self, r: Release) -> bool:
+        return self.journal is None or _journalled(r, self.journal)
 
     def releases(self) -> list[Release]:
         return [Release.from_dict(d) for d in self.archive.catalog.list_releases()]
@@ -126,6 +139,8 @@ class ReleaseService:
 
     def approve(self, release_id: str, actor: str) -> tuple[Release, bool]:
         r = self._load(release_id)
+        if self.journal is not None:  # approving a proposal forged into the catalog would make it real
+            rules.verify_proposal(r, read_journal(self.journal, r.id))
         approved, changed = rules.approve(r, actor, self.clock())
         if changed:
             try:
@@ -153,6 +168,38 @@ def write_journal(journal: BlobStore | None, r: Release) -> None:
     if journal is not None:
         journal.put(f"{JOURNAL}{r.id}.json", json.dumps(r.as_dict(), indent=2, sort_keys=True).encode(),
                     content_type="application/json")
+
+
+def read_journal(journal: BlobStore, release_id: str) -> dict | None:
+    """The journal's copy of a release (what the API decided), or None."""
+    try:
+        with journal.open(f"{JOURNAL}{release_id}.json") as fh:
+            return json.load(fh)
+    except (NotFound, ValueError):
+        return None
+
+
+def _journalled(r: Release, journal: BlobStore) -> bool:
+    """Whether the journal holds r's proposal as the catalog states it."""
+    try:
+        rules.verify_proposal(r, read_journal(journal, r.id))
+        return True
+    except rules.Unverified:
+        return False
+
+
+def unverified(r: Release, journal: BlobStore | None, admins: Iterable[str] | None) -> str | None:
+    """Why r is not a decision the archive made (domain.release.verify_decision), or None if it is."""
+    if journal is None:
+        return "there is no decision journal to check it against; the worker must be given the ingest bucket"
+    doc = read_journal(journal, r.id)
+    if doc is not None and doc.get("state") == rules.WITHDRAWN:
+        return f"release {r.id} was withdrawn (the journal says so); it is never published again"
+    try:
+        rules.verify_decision(r, doc, admins)
+    except rules.ReleaseError as e:
+        return e.message
+    return None
 
 
 def restore_releases(catalog, journal: BlobStore) -> int:
@@ -219,10 +266,13 @@ def _store(archive: Archive, r: Release, **changes) -> Release:
 
 def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
                 poll: Callable[[Archive, str], object] | None = None, journal: BlobStore | None = None,
-                clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900) -> FlowReport:
-    """Carry an approved release through: poll every AU now, refuse it when one is not
-    healthy, else publish it. Re-running finishes an interrupted run; a published, refused or
-    withdrawn release only makes sure the public bucket shows the right thing."""
+                clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900,
+                admins: Iterable[str] | None = None) -> FlowReport:
+    """Carry an approved release through: check it is a verified decision (journal, two admins,
+    the rules), poll every AU now, refuse it when one is not healthy, else publish it.
+    Re-running finishes an interrupted run; a published, refused or withdrawn release only
+    makes sure the public bucket shows the right thing. `admins`: the release admins' ARNs
+    (None: any two different principals)."""
 
     poll = poll or run_poll
     doc = archive.catalog.get_release(release_id)
@@ -230,13 +280,28 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
         raise NoSuchRelease(f"no release {release_id!r}", "id")
     r = Release.from_dict(doc)
     report = FlowReport(r)
+
+    def again() -> FlowReport:  # withdrawn meanwhile: the run that takes it down
+        return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock,
+                           lock_seconds=lock_seconds, admins=admins)
+
     if r.state == rules.WITHDRAWN:
-        report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds)
+        report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal)
         r = _store(archive, r, progress={**r.progress, "step": "withdrawn", "render_id": report.render_id})
-        write_journal(journal, r)
+        if journal is not None and _journalled(r, journal):  # never journal a forged or changed record
+            write_journal(journal, r)
         report.release = r
         return report
     if r.state in (rules.PUBLISHED, rules.REFUSED) or not rules.can_run(r):
+        return report
+    why = unverified(r, journal, admins)
+    if why is not None:
+        log.error("release %s refused, nothing published: it is not a verified decision: %s", r.id, why)
+        r = _store(archive, r, state=rules.REFUSED, reason=f"not a verified release decision: {why}",
+                   progress={"step": "refused", "at": clock().isoformat(timespec="seconds")})
+        if r.state == rules.REFUSED:
+            archive.catalog.add_events(rules.decision_events(r, "refused"))
+        report.release = r
         return report
 
     started = time.monotonic()
@@ -261,17 +326,18 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
                 return report
             r = _store(archive, r, progress={"step": "polling", "done": len(polls), "of": len(r.aus), "polls": polls})
             if r.state == rules.WITHDRAWN:
-                return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock)
+                return again()
         report.seconds["poll"] = time.monotonic() - started
 
         r = _store(archive, r, progress={**r.progress, "step": "rendering"})
         started = time.monotonic()
         now = clock()
-        render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds)
+        render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds,
+                            journal=journal)
         report.seconds["publish"] = time.monotonic() - started
         current = Release.from_dict(archive.catalog.get_release(r.id))
         if current.state == rules.WITHDRAWN:  # withdrawn while rendering: render again without it
-            return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock)
+            return again()
         r = _store(archive, current, state=rules.PUBLISHED, render_id=render_id,
                    published_at=now.isoformat(timespec="seconds"), urls=public_urls(target, r),
                    progress={"step": "published", "polls": polls, "render_id": render_id})
@@ -306,9 +372,12 @@ def read_pointer(public: BlobStore) -> dict | None:
 
 
 def publish(archive: Archive, target: PublishTarget, *, including: Release | None = None,
-            clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900) -> str:
-    """Render every published release (plus `including`), upload it as a new render, switch
-    the pointer, prune older renders. Returns the render id. One publish at a time."""
+            clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900,
+            journal: BlobStore | None = None) -> str:
+    """Render every published release (plus `including`, already verified by run_release), upload
+    it as a new render, switch the pointer, prune older renders. Returns the render id. One
+    publish at a time. A release the catalog calls published but the journal does not back is
+    left out, and logged."""
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + 120
     while not archive.catalog.try_lock(PUBLISH_LOCK, owner, time.time(), lock_seconds):
@@ -316,7 +385,10 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
             raise Retry("another release is being published; this one runs when it is done")
         time.sleep(1.0)
     try:
-        releases = [Release.from_dict(d) for d in archive.catalog.list_releases()]
+        # Admins are checked when a release is decided and run, not again: an admin who leaves
+        # does not take down what was released with their approval.
+        releases = decided_releases(archive.catalog.list_releases(), journal,
+                                    skip=including.id if including else None)
         public = rules.public_aus(releases, including)
         now = clock()
         titles = released_titles(archive, public, now)
@@ -329,8 +401,9 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
                                     use_pagefind=target.use_pagefind)
             _write_extras(titles, target, scratch)
             prefix = f"{RENDERS}{render_id}/"
+            deposited = deposited_paths(titles)
             for rel in report.paths + _extra_paths(scratch, report.paths):
-                _upload(target.public, scratch / rel, prefix + rel)
+                _upload(target.public, scratch / rel, prefix + rel, deposited=rel in deposited)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         pointer = {
@@ -348,6 +421,24 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
         return render_id
     finally:
         archive.catalog.unlock(PUBLISH_LOCK, owner)
+
+
+def decided_releases(docs: Iterable[dict], journal: BlobStore | None, skip: str | None = None) -> list[Release]:
+    """The catalog's releases, less the public ones that are not verified decisions (each logged)."""
+    out = []
+    for doc in docs:
+        try:
+            r = Release.from_dict(doc)
+        except (KeyError, TypeError, ValueError) as e:
+            log.error("release record %r in the catalog is unreadable (%s); left out", doc.get("id"), e)
+            continue
+        if r.state in rules.PUBLIC and r.id != skip:
+            why = unverified(r, journal, None)
+            if why is not None:
+                log.error("release %s is published in the catalog but left off the public site: %s", r.id, why)
+                continue
+        out.append(r)
+    return out
 
 
 def _write_extras(titles, target: PublishTarget, scratch: Path) -> None:
@@ -387,9 +478,20 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _upload(store: BlobStore, path: Path, key: str) -> None:
+def deposited_paths(titles) -> set[str]:
+    """The render paths (site/<publisher>/<title>/<au>/files/...) of the publishers' own files."""
+    return {f"site/{file_site_path(au, f)}" for t in titles for au in t.aus for f in au.files}
+
+
+def _upload(store: BlobStore, path: Path, key: str, *, deposited: bool = False) -> None:
+    """A publisher's file is stored with how it must be served (render.safety.delivery: an active
+    type such as SVG or HTML as a download), so S3, CloudFront and the local site serve it so."""
     with path.open("rb") as fh:
-        store.put(key, fh, content_type=content_type(path.name))
+        if deposited:
+            how = delivery(path.name)
+            store.put(key, fh, content_type=how.content_type, content_disposition=how.disposition)
+        else:
+            store.put(key, fh, content_type=content_type(path.name))
 
 
 def prune(public: BlobStore, keep: str) -> int:

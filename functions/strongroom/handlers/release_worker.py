@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from strongroom.config import environment
 from strongroom.flows.audit import run_poll
 from strongroom.flows.release import run_release
 from strongroom.handlers import compose
@@ -26,7 +27,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
     def poll(archive, au):
         return run_poll(archive, au, voter=voter)
 
-    report = run_release(compose.archive(), compose.publish_target(), release_id, journal=cfg_journal, poll=poll)
+    # The journal and the admins let the flow refuse a release record forged into the catalog.
+    report = run_release(compose.archive(), compose.publish_target(), release_id, journal=cfg_journal, poll=poll,
+                         admins=environment().admin_arns)
     r = report.release
     logger.info("release ran", extra={"release": r.id, "state": r.state, "render": report.render_id,
                                       "seconds": report.seconds})

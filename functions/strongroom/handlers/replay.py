@@ -5,7 +5,8 @@ the live render's replay/ tree copied from the public bucket into /tmp (current.
 re-read at most every minute, so a switch or a withdrawal reaches replay within a minute).
 Lambda answers at most 6 MB: a larger answer is replaced by a redirect to the same file on
 the site when the render has one (replay/large.json, written by the release flow), else
-by a 502 that says so. Locally strongroom.local.serve runs the same pywb in-process.
+by a 502 that says so. Every answer carries render.safety's replay headers (CSP, nosniff,
+Referrer-Policy), as the local replay's do. Locally strongroom.local.serve runs the same pywb.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from strongroom.config import environment
 from strongroom.flows.release import LARGE, POINTER
 from strongroom.handlers import compose
+from strongroom.render.safety import REPLAY_HEADERS
 
 ROOT = environment().replay_dir
 MAX_BODY = 5_500_000  # under Lambda's 6 MB response limit once base64-encoded headers are added
@@ -105,9 +107,11 @@ def handler(event: dict, context) -> dict:
             chunks.close()
     headers: dict[str, str] = {}
     cookies = []
-    for k, v in status_headers["headers"]:
+    for k, v in list(status_headers["headers"]) + list(REPLAY_HEADERS.items()):
         if k.lower() == "set-cookie":
             cookies.append(v)
+        elif k in headers and k == "Content-Security-Policy":  # pywb's own and ours: both enforced
+            headers[k] += ", " + v
         else:
             headers[k] = v
     return {"statusCode": status_headers["status"], "headers": headers, "cookies": cookies,

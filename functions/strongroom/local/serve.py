@@ -14,7 +14,10 @@
                   interpreter for gevent on import, which the runtime's threads must not see.
 
 Both add X-Strongroom-Render: <render-id> to every answer, so tests and benchmarks can wait
-until a switch is visible (`wait_for_render`). Nothing here reads a node: dark means dark.
+until a switch is visible (`wait_for_render`), and the security headers of render.safety (the
+site's strict CSP, the replay's looser one, nosniff, Referrer-Policy) as CloudFront does on AWS;
+the site sends a file's stored Content-Disposition, so a deposited SVG or HTML file is a download.
+Nothing here reads a node: dark means dark.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from strongroom.adapters import clients as aws_clients
 from strongroom.flows.release import content_type
 from strongroom.local import identities as ids
 from strongroom.local.api import ApiServer, admin_arns
+from strongroom.render.safety import DOWNLOAD_TYPE, REPLAY_HEADERS, SITE_HEADERS
 
 log = logging.getLogger("strongroom.local.serve")
 
@@ -123,6 +127,11 @@ class SiteServer:
             def log_message(self, fmt, *args):
                 log.debug("%s %s", self.address_string(), fmt % args)
 
+            def end_headers(self):
+                for name, value in SITE_HEADERS.items():  # every answer, errors and redirects too
+                    self.send_header(name, value)
+                super().end_headers()
+
             def _page(self, status: int, body: bytes, render: str | None, extra: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -174,11 +183,16 @@ class SiteServer:
                         return False
                     raise
                 ctype = obj.get("ContentType") or ""
-                if not ctype or ctype in ("binary/octet-stream", "application/octet-stream"):
+                disposition = obj.get("ContentDisposition")
+                if disposition:  # a deposited file of an active type: a download, never rendered
+                    ctype = DOWNLOAD_TYPE
+                elif not ctype or ctype in ("binary/octet-stream", "application/octet-stream"):
                     ctype = content_type(posixpath.basename(key))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(obj["ContentLength"]))
+                if disposition:
+                    self.send_header("Content-Disposition", disposition)
                 self.send_header("Cache-Control", "no-cache")
                 if obj.get("ETag"):
                     self.send_header("ETag", obj["ETag"])
@@ -244,11 +258,13 @@ class ReplayApp:
         render, app = self.render, self._app
         if app is None:
             start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"),
-                                             ("Content-Length", str(len(NOTHING_RELEASED))), (HEADER, "none")])
+                                             ("Content-Length", str(len(NOTHING_RELEASED))), (HEADER, "none"),
+                                             *REPLAY_HEADERS.items()])
             return [NOTHING_RELEASED]
 
         def start(status, headers, exc_info=None):
-            return start_response(status, list(headers) + [(HEADER, render)], exc_info)
+            return start_response(status, list(headers) + list(REPLAY_HEADERS.items()) + [(HEADER, render)],
+                                  exc_info)
 
         return app(environ, start)
 

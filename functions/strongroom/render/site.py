@@ -3,7 +3,8 @@
 Every page is rendered by Jinja2 with autoescape on from site_templates/, and every link
 between pages is relative, so the site works from any prefix of any bucket and from disk.
 Nothing on a page is fetched from elsewhere: styles and scripts are the site's own files.
-Metadata is text: a title that says ``<script>`` is shown as those characters.
+Metadata is text: a title that says ``<script>`` is shown as those characters, and a link taken
+from metadata (a license, an ORCID) is a link only when render.safety.safe_href allows it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from strongroom.domain.jats import Article, Author
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
+from strongroom.render.safety import safe_href
 from strongroom.render.templating import environment, templates_dir
 from strongroom.render.urls import (
     ArticlePlace,
@@ -240,12 +242,12 @@ class SiteRenderer:
 
         a = {
             "title": art.title or "Untitled", "authors": [
-                {"name": x.name, "orcid": x.orcid, "affiliations": list(x.affiliations)} for x in art.authors],
+                {"name": x.name, "orcid": safe_href(x.orcid), "affiliations": list(x.affiliations)} for x in art.authors],
             "author_line": author_line(art.authors), "doi": art.doi, "doi_url": doi_url,
             "volume": art.volume, "issue": art.issue, "pages": pages_of(art), "pub_date": art.pub_date,
             "year": art.pub_date[:4] if art.pub_date else None, "language": art.language,
             "abstract": [p for p in (art.abstract or "").split("\n\n") if p.strip()],
-            "keywords": list(art.keywords), "original_license": art.license_url, "copyright": art.copyright,
+            "keywords": list(art.keywords), "original_license": safe_href(art.license_url), "copyright": art.copyright,
         }
         crumbs = self._title_crumbs(page_dir, title) + [
             (au_label(au), relative(page_dir, au_dir(au) + "index.html")), (a["title"], None)]
@@ -314,7 +316,7 @@ class SiteRenderer:
                 person["givenName"] = x.given
             if x.surname:
                 person["familyName"] = x.surname
-            if x.orcid:
+            if safe_href(x.orcid):
                 person["sameAs"] = x.orcid
             if x.affiliations:
                 person["affiliation"] = [{"@type": "Organization", "name": a} for a in x.affiliations]

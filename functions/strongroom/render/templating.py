@@ -15,6 +15,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from strongroom.render.safety import href_filter
+
 PACKAGED = Path(__file__).resolve().parents[1] / "site_templates"  # inside a built artifact
 REPOSITORY = Path(__file__).resolve().parents[3] / "site_templates"  # functions/strongroom/render/ -> top level
 
@@ -31,6 +33,7 @@ def environment(directory: str | None = None) -> Environment:
     env = Environment(loader=FileSystemLoader(directory or str(templates_dir())), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["human_size"] = human_size
+    env.filters["href"] = href_filter  # every link in a template goes through the one rule
     return env
 
 
