@@ -31,10 +31,10 @@ from urllib.parse import urlparse
 import bagit
 
 from strongroom.domain.au import AuId
+from strongroom.domain.hashing import HashingReader
 from strongroom.domain.problems import Problem, errors
 
 BAG = "(bag)"  # Problem.path for problems with the bag as a whole
-CHUNK = 1 << 20
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Algorithms a manifest may use: the ones bagit knows, minus the variable-length SHAKEs.
 ALGORITHMS = sorted(a for a in bagit.CHECKSUM_ALGOS if not a.startswith("shake_"))
@@ -338,12 +338,8 @@ def _walk(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int]]:
 
 def _hash(path: Path, algorithms: set[str]) -> dict[str, str]:
     """Digests of one file for several algorithms, reading it once, in chunks."""
-    hashers = {alg: hashlib.new(alg) for alg in algorithms}
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
-    return {alg: h.hexdigest() for alg, h in hashers.items()}
+        return HashingReader(f, algorithms).drain().hexdigests()
 
 
 def validate_bag(bag_dir: Path) -> BagReport:

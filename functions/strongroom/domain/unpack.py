@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from strongroom.domain.archive import IngestLimits
+from strongroom.domain.hashing import CHUNK
 from strongroom.domain.problems import Problem, Rejected, errors
 
 ArchiveType = Literal["zip", "tar", "tar.gz"]
 
 PACKAGE = "(package)"  # Problem.path for problems with the package as a whole
-CHUNK = 1 << 20  # copy buffer: memory use does not grow with member size
 # Below this many expanded bytes a high compression ratio cannot hurt (a 2 kB zip of
 # a 500 kB XML file is not a bomb), so the ratio rule only applies above it.
 RATIO_FLOOR_BYTES = 16 << 20

@@ -16,12 +16,10 @@ from strongroom.domain.formats import identify
 from strongroom.domain.ocfl import digest_stream
 from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile
 
-CHUNK = 1 << 20
-
 
 def _digests(path: Path) -> tuple[int, str, str]:
     with path.open("rb") as fh:
-        d = digest_stream(fh, CHUNK)
+        d = digest_stream(fh)
     return d.size, d.sha256, d.sha512
 
 

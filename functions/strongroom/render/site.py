@@ -27,7 +27,7 @@ from strongroom.render.urls import (
     relative,
     title_dir,
 )
-from strongroom.render.warc import CHUNK, Capture, TitleWarc, VerifyingReader
+from strongroom.render.warc import Capture, TitleWarc, VerifyingReader
 
 SITE_NAME = "strongroom"
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
@@ -55,10 +55,7 @@ def copy_file(f: ReleasedFile, dest: Path) -> int:
     partial = dest.with_name(dest.name + ".partial")
     try:
         with f.open() as raw, partial.open("wb") as out:
-            reader = VerifyingReader(raw, f)
-            while chunk := reader.read(CHUNK):
-                out.write(chunk)
-            reader.verify()
+            VerifyingReader(raw, f).drain(out).verify()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
