@@ -89,9 +89,10 @@ def _json(doc: dict) -> bytes:
 
 def ingest_package(archive: Archive, key: str) -> Outcome:
     """Ingest the package at key in the ingest bucket. Safe to call twice for the same key."""
-    parsed = PackageKey.parse(key)
-    if isinstance(parsed, list):
-        return _reject(archive, key, None, parsed)
+    try:
+        parsed = PackageKey.parse(key)
+    except Rejected as bad_key:
+        return _reject(archive, key, None, bad_key.problems)
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
     with au_lease(archive.catalog, str(parsed.au), holder="ingest", seconds=archive.lock_seconds,
