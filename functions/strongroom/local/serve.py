@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from strongroom.adapters import clients as aws_clients
-from strongroom.flows.release import content_type
+from strongroom.flows.release import NOT_FOUND_PAGE, content_type
 from strongroom.local import identities as ids
 from strongroom.local.api import ApiServer, admin_arns
 
@@ -41,9 +41,7 @@ POINTER = "current.json"
 ATTESTATION = "attestation/"
 HEADER = "X-Strongroom-Render"
 CHUNK = 1 << 16
-NOT_FOUND = (b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
-             b"<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed on "
-             b"the <a href=\"/\">home page</a>.</p></body></html>")
+NOT_FOUND = NOT_FOUND_PAGE.encode()  # the page each render publishes as its 404.html
 NOTHING_RELEASED = (b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>strongroom</title>"
                     b"</head><body><h1>Nothing has been released yet</h1><p>This archive is dark: its content "
                     b"becomes public only after a trigger event and a release.</p></body></html>")
