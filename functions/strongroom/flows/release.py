@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -490,13 +490,3 @@ def _day(stamp: str | None) -> date | None:
 def _trigger_date(r: Release) -> date:
     ev = r.proposal.evidence
     return ev.board.decided_on or _day(r.approved_at) or _day(r.proposed_at) or utcnow().date()
-
-
-def public_aus_now(public: BlobStore) -> list[str]:
-    """The AUs the live render shows (from the pointer); for tests and the status page."""
-    pointer = read_pointer(public)
-    return list(pointer["aus"]) if pointer else []
-
-
-def released(releases: Iterable[Release]) -> list[Release]:
-    return [r for r in releases if r.state == rules.PUBLISHED]

@@ -205,12 +205,6 @@ class Inventory:
             out[path] = FileDigest(digest, sha256_at[cp], self.sizes[cp])
         return out
 
-    def fixity_of(self, content_path: str, algorithm: str = FIXITY_ALGORITHM) -> str | None:
-        for digest, paths in self.fixity.get(algorithm, {}).items():
-            if content_path in paths:
-                return digest
-        return None
-
 
 def sidecar(inventory_bytes: bytes) -> tuple[str, bytes]:
     """The inventory's sidecar: its name and '<sha512 hex> inventory.json\\n'."""
