@@ -28,6 +28,7 @@ from strongroom.render.urls import (
     title_dir,
 )
 from strongroom.render.warc import Capture, TitleWarc, VerifyingReader
+from strongroom.render.whole_files import written_whole
 
 SITE_NAME = "strongroom"
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
@@ -51,15 +52,8 @@ class Download:
 
 def copy_file(f: ReleasedFile, dest: Path) -> int:
     """Stream one preserved file to dest in chunks, proving its sha256 on the way."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
-    try:
-        with f.open() as raw, partial.open("wb") as out:
-            VerifyingReader(raw, f).drain(out).verify()
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(dest)
+    with written_whole(dest) as partial, f.open() as raw, partial.open("wb") as out:
+        VerifyingReader(raw, f).drain(out).verify()
     return f.size
 
 

@@ -32,6 +32,7 @@ from strongroom.domain.hashing import CHUNK, HashingReader
 from strongroom.render.model import ReleasedTitle
 from strongroom.render.urls import SitePlan
 from strongroom.render.warc import Capture, TitleWarc
+from strongroom.render.whole_files import written_whole
 
 _LOCK = threading.Lock()  # wacz prints to stdout; redirecting it is process-wide
 DATAPACKAGE = "datapackage.json"
@@ -95,9 +96,8 @@ def write_wacz(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc, dest: Path
                               "--title", title.journal_title, "--desc", description(title), str(warc.path)])
         if code != 0:
             raise WaczError(f"wacz create failed for {title.title_id}: {printed.getvalue()[-2000:]}")
-        partial = dest.with_name(dest.name + ".partial")
-        _with_license(raw, partial, title, now)
-        partial.replace(dest)
+        with written_whole(dest) as partial:
+            _with_license(raw, partial, title, now)
     with dest.open("rb") as fh:
         written = HashingReader(fh, ("sha256",)).drain()
     return WaczResult(dest, written.size, written.hexdigest("sha256"), len(pages))

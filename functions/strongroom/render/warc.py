@@ -42,6 +42,7 @@ from strongroom.domain.errors import StrongroomError
 from strongroom.domain.hashing import CHUNK, HashingReader, Readable
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
 from strongroom.render.urls import SitePlan, url_key
+from strongroom.render.whole_files import written_whole
 
 WARC_11 = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
 CAPTURED_TYPES = ("response", "resource", "revisit")
@@ -227,13 +228,8 @@ def write_title_warc(title: ReleasedTitle, plan: SitePlan, path: Path, *, now: d
             if known is None or capture.timestamp > known.timestamp:
                 result.by_key[key] = capture
 
-    partial = path.with_name(path.name + ".partial")
-    try:
+    with written_whole(path) as partial:
         _write(title, plan, partial, path.name, scans, result, now)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(path)
     return result
 
 
