@@ -20,6 +20,8 @@ from strongroom.domain.archive import AuditSettings, IngestLimits, Node
 
 @dataclass(frozen=True)
 class LocalPorts:
+    """The local archive's five loopback ports, as strongroom.toml's [local] section gives them."""
+
     s3: int
     dynamodb: int
     api: int
