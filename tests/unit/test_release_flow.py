@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import get_args
 
 import pytest
 
-from strongroom.domain.release import BoardVote, Evidence, Proposal
+from strongroom.domain.release import TRIGGERS, BoardVote, Evidence, Proposal, RuleBroken, Trigger, as_trigger
 from strongroom.flows.release import (
     POINTER,
     PublishTarget,
@@ -181,3 +182,11 @@ def test_decisions_survive_a_catalog_rebuild_through_the_journal(world):
     assert restore_releases(world.archive.catalog, world.archive.ingest) == 1
     assert world.archive.catalog.get_release(rid)["state"] == "published"
     assert json.loads(world.archive.ingest.objects[f"releases/{rid}.json"])["state"] == "published"
+
+
+def test_every_trigger_has_its_words_and_only_triggers_are_taken():
+    assert set(get_args(Trigger)) == set(TRIGGERS)  # a new trigger needs both its name and how pages say it
+    assert as_trigger("publisher-ceased") == "publisher-ceased"
+    with pytest.raises(RuleBroken, match="'publisher-sold' is not one of") as refused:
+        as_trigger("publisher-sold")
+    assert refused.value.field == "trigger"
