@@ -57,7 +57,7 @@ def _read_toml() -> dict:
     return tomllib.loads(resources.files("strongroom").joinpath("strongroom.toml").read_text("utf-8"))
 
 
-def load(env: dict[str, str] | None = None) -> Settings:
+def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from strongroom.toml and STRONGROOM_* environment variables."""
     env = os.environ if env is None else env
     raw = _read_toml()

@@ -10,11 +10,23 @@ Items are JSON in a `doc` attribute: the record shapes live in the domain, not h
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from strongroom.domain.catalog import AuRecord, StaleWrite
 from strongroom.domain.premis import PremisEvent
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        ConditionTypeDef,
+        PutItemInputTypeDef,
+        QueryInputTypeDef,
+        ScanInputTypeDef,
+    )
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
@@ -24,7 +36,7 @@ def _object_pk(object_id: str) -> str:
 
 
 class DynamoCatalog:
-    def __init__(self, client, table: str):
+    def __init__(self, client: DynamoDBClient, table: str):
         self.client = client
         self.table = table
 
@@ -54,7 +66,7 @@ class DynamoCatalog:
 
     def events(self, object_id: str) -> list[PremisEvent]:
         out: list[PremisEvent] = []
-        kwargs = {
+        kwargs: QueryInputTypeDef = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
             "ExpressionAttributeValues": {":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
@@ -112,26 +124,25 @@ class DynamoCatalog:
         return sorted(docs, key=lambda d: (d.get("proposed_at", ""), d["id"]))
 
     def put_release(self, doc: dict, expected_revision: int) -> None:
-        if expected_revision == 0:
-            condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "#r = :expected", {":expected": {"N": str(expected_revision)}}
+        put: PutItemInputTypeDef = {
+            "TableName": self.table,
+            "Item": {"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
+                     "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if expected_revision != 0:
+            put["ConditionExpression"] = "#r = :expected"
+            put["ExpressionAttributeNames"] = {"#r": "revision"}
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_revision)}}
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
-                      "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
-                ConditionExpression=condition,
-                **({"ExpressionAttributeNames": {"#r": "revision"}} if values else {}),
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            self.client.put_item(**put)
         except ClientError as e:
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleWrite(f"release {doc['id']} changed since revision {expected_revision}") from None
             raise
 
-    def _scan(self, scan_filter):
-        kwargs = {"TableName": self.table, "ConsistentRead": True}
+    def _scan(self, scan_filter: dict[str, ConditionTypeDef] | None) -> Iterator[dict[str, AttributeValueTypeDef]]:
+        kwargs: ScanInputTypeDef = {"TableName": self.table, "ConsistentRead": True}
         if scan_filter:
             kwargs["ScanFilter"] = scan_filter
         while True:

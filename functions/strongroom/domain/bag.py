@@ -172,7 +172,8 @@ def _check_bagit_txt(root: Path, problems: list[Problem]) -> tuple[str | None, t
             problems.append(Problem("bagit.txt", "invalid-version", f"BagIt-Version {version_text!r} is not a MAJOR.MINOR number.",
                                     "write 'BagIt-Version: 1.0'"))
         else:
-            version = tuple(int(x) for x in version_text.split("."))  # type: ignore[assignment]
+            major, minor = version_text.split(".")
+            version = (int(major), int(minor))
             if not (0, 93) <= version < (2, 0):
                 problems.append(Problem("bagit.txt", "unsupported-version", f"BagIt-Version {version_text} is not one this archive reads.",
                                         "make the bag as BagIt 1.0 (bagit.py does)"))
@@ -528,10 +529,10 @@ def _ask_bagit(root: Path, problems: list[Problem]) -> None:
     if details:
         return
     message = str(failure)
-    rule = next((r for text, r in _BAGIT_RULES if text in message), None)
-    if rule in rules or (rule is None and errors(problems)):
+    known = next((r for text, r in _BAGIT_RULES if text in message), None)
+    if known in rules or (known is None and errors(problems)):
         return
-    problems.append(Problem(BAG, rule or "bagit-invalid", f"bagit refuses the bag: {message}.", REBAG))
+    problems.append(Problem(BAG, known or "bagit-invalid", f"bagit refuses the bag: {message}.", REBAG))
 
 
 # ---------------------------------------------------------------- the archive's profile

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -120,7 +121,7 @@ class ErrorOut(BaseModel):
     status: int
 
 
-ERRORS = {401: {"description": "not signed", "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}},
+ERRORS: dict[int, OpenAPIResponse] = {401: {"description": "not signed", "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}},
           403: {"description": "not an admin, or the proposer approving their own release"},
           404: {"description": "no such release or AU"},
           409: {"description": "already released, in another release, or approved by someone else"},

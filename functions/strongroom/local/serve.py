@@ -28,12 +28,17 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from subprocess import Popen
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from strongroom.adapters import clients as aws_clients
 from strongroom.flows.release import NOT_FOUND_PAGE, content_type
 from strongroom.local import identities as ids
 from strongroom.local.api import ApiServer, admin_arns
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_s3.client import S3Client
 
 log = logging.getLogger("strongroom.local.serve")
 
@@ -54,9 +59,9 @@ def _code(e: Exception) -> str:
 class Pointer:
     """current.json of the public bucket, re-read at most every `ttl` seconds."""
 
-    def __init__(self, s3_factory: Callable[[], object], bucket: str, ttl: float = 0.5):
+    def __init__(self, s3_factory: Callable[[], S3Client], bucket: str, ttl: float = 0.5):
         self._s3_factory = s3_factory
-        self._s3 = None
+        self._s3: S3Client | None = None
         self.bucket = bucket
         self.ttl = ttl
         self._doc: dict | None = None
@@ -64,7 +69,7 @@ class Pointer:
         self._lock = threading.Lock()
 
     @property
-    def s3(self):
+    def s3(self) -> S3Client:
         if self._s3 is None:
             self._s3 = self._s3_factory()
         return self._s3
@@ -261,7 +266,7 @@ class ReplayServer:
     def __init__(self, bucket: str, port: int, work_dir: Path, host: str = "127.0.0.1"):
         self.bucket, self.port, self.work_dir, self.host = bucket, port, Path(work_dir), host
         self.url = f"http://{host}:{port}"
-        self.proc = None
+        self.proc: Popen[bytes] | None = None
 
     def start(self) -> None:
         import subprocess

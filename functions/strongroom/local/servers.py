@@ -172,7 +172,7 @@ class Server:
             proc.wait(10)
 
     def signal(self, sig: int) -> None:
-        if self.alive():
+        if self.proc is not None and self.alive():
             self.proc.send_signal(sig)
 
 

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
@@ -147,11 +148,11 @@ class SiteRenderer:
                 self._volume(title, au)
                 for place in self.plan.places(au):
                     self._article(title, place)
-        publishers = []
+        publishers: list[dict[str, Any]] = []  # template context
         for publisher_id in sorted(by_publisher):
             titles = sorted(by_publisher[publisher_id], key=lambda t: t.journal_title.lower())
             page_dir = f"{publisher_id}/"
-            view = {"name": titles[0].publisher_name, "href": f"{publisher_id}/index.html",
+            view: dict[str, Any] = {"name": titles[0].publisher_name, "href": f"{publisher_id}/index.html",
                     "titles": [self._title_summary(page_dir, t) for t in titles]}
             self._write_page(f"{publisher_id}/index.html", "publisher.html", view["name"],
                              [(view["name"], None)], publisher=view)
@@ -229,7 +230,7 @@ class SiteRenderer:
             capture = warc.files.get((au.au_id, shown.path)) if shown else None
         replay = replay_url(self.replay_base_url, title, capture) if capture else None
 
-        a = {
+        a: dict[str, Any] = {  # the template's view of the article
             "title": art.title or "Untitled", "authors": [
                 {"name": x.name, "orcid": x.orcid, "affiliations": list(x.affiliations)} for x in art.authors],
             "author_line": author_line(art.authors), "doi": art.doi, "doi_url": doi_url,
@@ -300,7 +301,7 @@ class SiteRenderer:
             if x.collab:
                 authors.append({"@type": "Organization", "name": x.collab})
                 continue
-            person = {"@type": "Person", "name": x.name}
+            person: dict[str, Any] = {"@type": "Person", "name": x.name}
             if x.given:
                 person["givenName"] = x.given
             if x.surname:

@@ -39,7 +39,7 @@ from warcio.warcwriter import WARCWriter
 
 import strongroom
 from strongroom.domain.errors import StrongroomError
-from strongroom.domain.hashing import CHUNK, HashingReader, Readable
+from strongroom.domain.hashing import CHUNK, HashingReader, Readable, Writable
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
 from strongroom.render.urls import SitePlan, url_key
 from strongroom.render.whole_files import written_whole
@@ -130,7 +130,7 @@ def scan_harvest(f: ReleasedFile) -> HarvestScan:
     return scan
 
 
-def _copy_span(src: BinaryIO, dst: BinaryIO, length: int) -> None:
+def _copy_span(src: Readable, dst: Writable, length: int) -> None:
     while length > 0:
         chunk = src.read(min(CHUNK, length))
         if not chunk:
