@@ -80,10 +80,12 @@ up: venv
 down: venv
 	$(BIN)/strongroom --data $(DATA) down
 
-# The code's own checks: lint, the layers (import-linter), the templates (cfn-lint, checkov).
+# The code's own checks: lint, types (mypy, configured in pyproject.toml), the layers (import-linter),
+# the templates (cfn-lint, checkov).
 # Part of `make test`.
 lint: venv
 	$(BIN)/ruff check functions tests
+	$(BIN)/mypy
 	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
 	$(BIN)/cfn-lint template.yaml infra/*.yaml
 	$(MAKE) --no-print-directory checkov

@@ -20,6 +20,8 @@ from strongroom.domain.archive import AuditSettings, IngestLimits, Node
 
 @dataclass(frozen=True)
 class LocalPorts:
+    """The local archive's five loopback ports, as strongroom.toml's [local] section gives them."""
+
     s3: int
     dynamodb: int
     api: int
@@ -55,7 +57,7 @@ def _read_toml() -> dict:
     return tomllib.loads(resources.files("strongroom").joinpath("strongroom.toml").read_text("utf-8"))
 
 
-def load(env: dict[str, str] | None = None) -> Settings:
+def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from strongroom.toml and STRONGROOM_* environment variables."""
     env = os.environ if env is None else env
     raw = _read_toml()

@@ -11,6 +11,8 @@ import pytest
 
 from strongroom.config import settings
 from strongroom.domain import ocfl
+from strongroom.domain.au import PackageKey
+from strongroom.domain.problems import Rejected
 from strongroom.flows import ocfl_store
 from strongroom.flows.ingest import Archive, NodeStore, complete_pending, ingest_package
 from strongroom.flows.rebuild import rebuild_catalog
@@ -156,6 +158,16 @@ def test_a_key_outside_the_layout_is_rejected_and_kept(archive, tmp_path):
     assert outcome.status == "rejected"
     assert archive.ingest.objects["quarantine/acme/jbio/package.zip"] == b"PK"
     assert "key-layout" in {p["rule"] for p in receipt(archive, outcome)["problems"]}
+
+
+def test_a_package_key_with_several_faults_is_refused_with_every_one():
+    with pytest.raises(Rejected) as refused:
+        PackageKey.parse("incoming/Acme/j bio/2024/package.rar")
+    problems = refused.value.problems
+    assert [p.rule for p in problems] == ["key-layout", "key-layout", "package-type"]
+    assert "'Acme'" in problems[0].message and "'j bio'" in problems[1].message
+    assert all("incoming/<publisher>/<title>/<au>/<package>.zip" in p.fix for p in problems)
+    assert PackageKey.parse("incoming/acme/jbio/2024/p1.tar.gz").stem == "p1"
 
 
 def test_an_unreachable_node_leaves_a_pending_copy_that_a_retry_completes(archive, tmp_path):

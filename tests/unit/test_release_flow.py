@@ -6,10 +6,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import get_args
 
 import pytest
 
-from strongroom.domain.release import BoardVote, Evidence, Proposal, Release, Unverified, release_id
+from strongroom.domain.release import (
+    TRIGGERS,
+    BoardVote,
+    Evidence,
+    Proposal,
+    Release,
+    RuleBroken,
+    Trigger,
+    Unverified,
+    as_trigger,
+    release_id,
+)
 from strongroom.flows.release import (
     POINTER,
     PublishTarget,
@@ -276,3 +288,11 @@ def test_a_forged_record_the_worker_or_an_admin_withdraws_is_never_journalled(wo
     world.service.withdraw(forged(world, aus=(AU_TWO_VERSIONS,), state="proposed", approved_by=None,
                                   approved_at=None, render_id=None), ALICE, "not ours")
     assert not [k for k in world.archive.ingest.objects if k.startswith("releases/")]
+
+
+def test_every_trigger_has_its_words_and_only_triggers_are_taken():
+    assert set(get_args(Trigger)) == set(TRIGGERS)  # a new trigger needs both its name and how pages say it
+    assert as_trigger("publisher-ceased") == "publisher-ceased"
+    with pytest.raises(RuleBroken, match="'publisher-sold' is not one of") as refused:
+        as_trigger("publisher-sold")
+    assert refused.value.field == "trigger"

@@ -18,6 +18,7 @@ import pytest
 from strongroom.local.demo.site import sample_titles
 from strongroom.render import ReleasedArticle, render_release
 from strongroom.render.kbart import COLUMNS
+from strongroom.render.templating import human_size
 from strongroom.render.urls import SitePlan
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -299,3 +300,11 @@ def test_the_json_fallback_search_when_pagefind_is_off(tmp_path, release):
     home = read(report.site_root / "index.html")
     assert [a.get("src") for a in home.all("script")] == ["assets/search.js"]
     assert [d.get("data-kind") for d in home.all("div") if d.get("id") == "search"] == ["json"]
+
+
+@pytest.mark.parametrize("size, shown", [
+    (0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"), (1536, "1.5 KB"),
+    (999_949, "999.9 KB"), (2_500_000, "2.5 MB"), (7 * 10**9, "7.0 GB"), (3 * 10**15, "3000.0 TB"),
+])
+def test_sizes_read_as_a_file_manager_shows_them(size, shown):
+    assert human_size(size) == shown

@@ -16,6 +16,7 @@ import pytest
 
 from strongroom.domain import unpack
 from strongroom.domain.archive import IngestLimits
+from strongroom.domain.hashing import CHUNK
 from strongroom.domain.problems import Rejected
 from strongroom.domain.unpack import extract, inspect
 
@@ -90,7 +91,7 @@ def test_plain_tar_with_leading_dot_slash_is_fine(tmp_path):
 
 def test_large_stored_member_is_copied_exactly(tmp_path):
     """A member bigger than any buffer arrives whole (streamed in chunks; memory is the benchmarks' job)."""
-    size = 64 * unpack.CHUNK + 123
+    size = 64 * CHUNK + 123
     archive = tmp_path / "big.zip"
     digest = hashlib.sha256()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_cloudfront.client import CloudFrontClient
 
 
 class OriginSwitch:
-    def __init__(self, client, distribution_id: str, origin_id: str = "site", wait_seconds: float = 600):
+    def __init__(self, client: CloudFrontClient, distribution_id: str, origin_id: str = "site", wait_seconds: float = 600):
         self.client = client
         self.distribution_id = distribution_id
         self.origin_id = origin_id

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +34,17 @@ from strongroom.domain.catalog import (
 )
 from strongroom.domain.premis import PremisEvent
 
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        ConditionTypeDef,
+        PutItemInputTypeDef,
+        ScanInputTypeDef,
+        WriteRequestOutputTypeDef,
+        WriteRequestTypeDef,
+    )
+
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 TITLE_INDEX = "by-title"
 POLL_INDEX = "by-poll"
@@ -42,7 +55,7 @@ def _object_pk(object_id: str) -> str:
 
 
 class DynamoCatalog:
-    def __init__(self, client, table: str):
+    def __init__(self, client: DynamoDBClient, table: str):
         self.client = client
         self.table = table
 
@@ -108,15 +121,16 @@ class DynamoCatalog:
     def add_events(self, events: list[PremisEvent]) -> None:
         # 25 to a request (BatchWriteItem's most), which refuses one key twice in a request: the last wins.
         items = {(_object_pk(e.object), f"EVENT#{e.at}#{e.identifier}"): e for e in events}
-        requests = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": sk},
+        requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": sk},
                                              "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)}}}}
                     for (pk, sk), e in items.items()]
         for start in range(0, len(requests), 25):
             self._batch_write(requests[start:start + 25])
 
-    def _batch_write(self, requests: list[dict]) -> None:
+    def _batch_write(self, requests: list[WriteRequestTypeDef]) -> None:
         """Write until DynamoDB has taken every item (it hands back what it throttled), backing off."""
-        pending, delay = requests, 0.05
+        pending: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = requests
+        delay = 0.05
         while pending:
             r = self.client.batch_write_item(RequestItems={self.table: pending})
             pending = r.get("UnprocessedItems", {}).get(self.table, [])
@@ -175,26 +189,25 @@ class DynamoCatalog:
         return sorted(docs, key=lambda d: (d.get("proposed_at", ""), d["id"]))
 
     def put_release(self, doc: dict, expected_revision: int) -> None:
-        if expected_revision == 0:
-            condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "#r = :expected", {":expected": {"N": str(expected_revision)}}
+        put: PutItemInputTypeDef = {
+            "TableName": self.table,
+            "Item": {"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
+                     "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if expected_revision != 0:
+            put["ConditionExpression"] = "#r = :expected"
+            put["ExpressionAttributeNames"] = {"#r": "revision"}
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_revision)}}
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
-                      "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
-                ConditionExpression=condition,
-                **({"ExpressionAttributeNames": {"#r": "revision"}} if values else {}),
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            self.client.put_item(**put)
         except ClientError as e:
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleWrite(f"release {doc['id']} changed since revision {expected_revision}") from None
             raise
 
-    def _scan(self, scan_filter):
-        kwargs = {"TableName": self.table, "ConsistentRead": True}
+    def _scan(self, scan_filter: dict[str, ConditionTypeDef] | None) -> Iterator[dict[str, AttributeValueTypeDef]]:
+        kwargs: ScanInputTypeDef = {"TableName": self.table, "ConsistentRead": True}
         if scan_filter:
             kwargs["ScanFilter"] = scan_filter
         while True:

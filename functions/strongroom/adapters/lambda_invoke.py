@@ -8,10 +8,14 @@ call of the Lambda API by asking the router to run the template's function.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_lambda.client import LambdaClient
 
 
 class AsyncInvoker:
-    def __init__(self, client, function_name: str):
+    def __init__(self, client: LambdaClient, function_name: str):
         self.client = client
         self.function_name = function_name
 

@@ -15,17 +15,21 @@ import json
 import threading
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.vote import Vote, handover_key
 
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_lambda.client import LambdaClient
+
 
 class LambdaVoter:
     """voter(region, store, au, nonce, keys=None) -> Vote, for strongroom.flows.audit.run_poll."""
 
-    def __init__(self, function_name: str, regions: list[str], client_for: Callable[[str], object],
+    def __init__(self, function_name: str, regions: list[str], client_for: Callable[[str], LambdaClient],
                  votes: BlobStore):
         self.function_name, self.regions, self.client_for = function_name, list(regions), client_for
         self.votes = votes

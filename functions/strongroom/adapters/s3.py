@@ -8,14 +8,18 @@ no bytes through this process.
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from strongroom.domain.ports import NotFound, StoredObject, Unavailable
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_s3.client import S3Client
 
 # Objects up to this size are written in one PUT with a whole-object SHA-256 the server
 # verifies; larger ones in parts, each part verified. CopyObject's limit is 5 GiB.
@@ -46,7 +50,7 @@ class S3BlobStore:
     archive, where `strongroom chaos offline` takes a node away by revoking the archive's rights on
     its bucket; on AWS a refusal is a misconfiguration and must stay loud."""
 
-    def __init__(self, client, bucket: str, *, denied_is_unavailable: bool = False):
+    def __init__(self, client: S3Client, bucket: str, *, denied_is_unavailable: bool = False):
         self.client = client
         self.name = bucket
         self.denied_is_unavailable = denied_is_unavailable
@@ -75,7 +79,8 @@ class S3BlobStore:
             extra["ContentDisposition"] = content_disposition
         if sha256:
             extra["Metadata"] = {"sha256": sha256}
-        if isinstance(body, bytes) or (sha256 and _size(body) is not None and _size(body) <= SINGLE_PUT_LIMIT):
+        size = _size(body) if sha256 and not isinstance(body, bytes) else None
+        if isinstance(body, bytes) or (size is not None and size <= SINGLE_PUT_LIMIT):
             if sha256:
                 extra["ChecksumSHA256"] = _b64(sha256)
             else:
@@ -116,19 +121,22 @@ class S3BlobStore:
     def list(self, prefix="", *, versions=False) -> Iterator[StoredObject]:
         # Page by page as the caller walks: a node bucket of millions of keys is never held in memory.
         if versions:
-            # Every version and delete marker, by key; a key's current version says IsLatest (a deleted
-            # key's latest entry is a delete marker, so none of its versions does).
-            pages = iter(self.client.get_paginator("list_object_versions").paginate(Bucket=self.name, Prefix=prefix))
-            while (page := self._call("list versions", prefix, next, pages, None)) is not None:
-                for v in page.get("Versions", []):
-                    if v.get("IsLatest"):
-                        yield StoredObject(key=v["Key"], size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
-                                           version_id=v.get("VersionId"))
+            yield from self._list_current_versions(prefix)
             return
         pages = iter(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix))
         while (page := self._call("list", prefix, next, pages, None)) is not None:
             for o in page.get("Contents", []):
                 yield StoredObject(key=o["Key"], size=o["Size"], etag=o.get("ETag", "").strip('"') or None)
+
+    def _list_current_versions(self, prefix: str) -> Iterator[StoredObject]:
+        # Every version and delete marker, by key; a key's current version says IsLatest (a deleted
+        # key's latest entry is a delete marker, so none of its versions does).
+        pages = iter(self.client.get_paginator("list_object_versions").paginate(Bucket=self.name, Prefix=prefix))
+        while (page := self._call("list versions", prefix, next, pages, None)) is not None:
+            for v in page.get("Versions", []):
+                if v.get("IsLatest"):
+                    yield StoredObject(key=v["Key"], size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
+                                       version_id=v.get("VersionId"))
 
     def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         dest_key = dest_key or key
@@ -157,7 +165,7 @@ class S3BlobStore:
     def delete(self, key) -> None:
         self._call("delete", key, self.client.delete_object, Bucket=self.name, Key=key)
 
-    def list_versions(self, key) -> list[StoredObject]:
+    def list_versions(self, key) -> builtins.list[StoredObject]:  # `list` here is the method above
         """Every stored version of exactly `key`, oldest first, the current one last. Delete markers
         are left out: they hold no bytes to open (a deleted key's last entry is its newest real version)."""
         paginator = self.client.get_paginator("list_object_versions")

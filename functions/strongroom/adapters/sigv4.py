@@ -46,6 +46,9 @@ def profile_keys(profile: str | None) -> tuple[Keys, str | None]:
                                "(or AWS_PROFILE) naming an admin's profile, or set AWS_ACCESS_KEY_ID and "
                                "AWS_SECRET_ACCESS_KEY")
     frozen = credentials.get_frozen_credentials()
+    if not frozen.access_key or not frozen.secret_key:
+        raise CredentialsError(f"the AWS credentials of profile {profile or 'default'} have no access key or secret; "
+                               "fix the profile or log in again (e.g. `aws sso login`)")
     return Keys(frozen.access_key, frozen.secret_key, frozen.token), region
 
 

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from strongroom.commands import reach
-from strongroom.commands.deposit import push, wait_for_answer
+from strongroom.commands.deposit import package_key, push, wait_for_answer
 from strongroom.config import settings
 from strongroom.domain.au import AuId
+from strongroom.domain.problems import Rejected
 from strongroom.flows.ingest import complete_pending
 from strongroom.handlers import compose
 from strongroom.local import runtime
@@ -67,7 +68,8 @@ def deposit(args) -> int:
     try:
         au = AuId(args.publisher, args.title, args.au)
         AuId.parse(str(au))
-    except ValueError as e:
+        package_key(args.file, au)  # a name ingest would refuse is refused here, before the upload
+    except (ValueError, Rejected) as e:
         raise SystemExit(str(e)) from None
     answer = deposit_file(args.data, args.file, au, timeout=args.timeout, wait=not args.no_wait)
     if answer is None:

@@ -14,6 +14,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from strongroom.commands import reach
@@ -206,7 +207,7 @@ def content_files(store, au: str) -> list[str]:
     return sorted(o.key[len(root) + 1:] for o in store.list(f"{root}/") if "/content/" in o.key)
 
 
-def damage(store, au: str, kind: str, files: list[str] = (), *, rng: random.Random | None = None) -> list:
+def damage(store, au: str, kind: str, files: Sequence[str] = (), *, rng: random.Random | None = None) -> list:
     """Do one kind of chaos to files of an AU on one node store; returns the Damages (ground truth)."""
 
     rng = rng or random.Random()

@@ -22,10 +22,8 @@ class Answer:
 
 
 def package_key(path: Path, au: AuId) -> PackageKey:
-    parsed = PackageKey.parse(f"incoming/{au}/{path.name}")
-    if isinstance(parsed, list):
-        raise ValueError("; ".join(f"{p.message} {p.fix}" for p in parsed))
-    return parsed
+    """Where the package goes; raises Rejected (every problem, each with its fix) for a name ingest would refuse."""
+    return PackageKey.parse(f"incoming/{au}/{path.name}")
 
 
 def push(s3, bucket: str, path: Path, au: AuId, progress=None) -> tuple[PackageKey, float]:

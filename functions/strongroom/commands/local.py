@@ -111,7 +111,7 @@ def up(data: Path, detach: bool) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     archive._start()
     if not environment().local_detached:
-        print(banner(archive.endpoints, archive.template), flush=True)
+        print(banner(archive.started_endpoints, archive.template), flush=True)
         print("press Ctrl-C to stop", flush=True)
     try:
         archive.wait()

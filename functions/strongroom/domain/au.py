@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strongroom.domain.problems import Problem
+from strongroom.domain.problems import Problem, Rejected
 
 # Names that are safe as S3 key segments, OCFL ids and URL path segments alike.
 SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -63,17 +63,17 @@ class PackageKey:
         return f"{area}/{self.au}/{self.package}{suffix}"
 
     @classmethod
-    def parse(cls, key: str) -> PackageKey | list[Problem]:
-        """The package key, or the problems with it (a key outside the layout cannot be ingested)."""
+    def parse(cls, key: str) -> PackageKey:
+        """The package key; raises Rejected with every problem of a key outside the layout (it cannot be ingested)."""
         fix = (
             "put packages at incoming/<publisher>/<title>/<au>/<package>.zip (or .tar, .tar.gz), "
             "each name lower-case letters, digits, '.', '_' or '-'"
         )
         if not key.startswith(INCOMING):
-            return [Problem(key, "key-layout", "the key is not under incoming/.", fix)]
+            raise Rejected([Problem(key, "key-layout", "the key is not under incoming/.", fix)])
         parts = key[len(INCOMING):].split("/")
         if len(parts) != 4:
-            return [Problem(key, "key-layout", f"expected 4 parts after incoming/, found {len(parts)}.", fix)]
+            raise Rejected([Problem(key, "key-layout", f"expected 4 parts after incoming/, found {len(parts)}.", fix)])
         publisher, title, au, package = parts
         problems = [
             Problem(key, "key-layout", f"{what} {value!r} is not a valid name.", fix)
@@ -85,5 +85,5 @@ class PackageKey:
                 Problem(key, "package-type", f"{package!r} is not a .zip, .tar or .tar.gz package name.", fix)
             )
         if problems:
-            return problems
+            raise Rejected(problems)
         return cls(AuId(publisher, title, au), package)

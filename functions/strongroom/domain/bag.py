@@ -31,10 +31,10 @@ from urllib.parse import urlparse
 import bagit
 
 from strongroom.domain.au import AuId
+from strongroom.domain.hashing import HashingReader
 from strongroom.domain.problems import Problem, errors
 
 BAG = "(bag)"  # Problem.path for problems with the bag as a whole
-CHUNK = 1 << 20
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Algorithms a manifest may use: the ones bagit knows, minus the variable-length SHAKEs.
 ALGORITHMS = sorted(a for a in bagit.CHECKSUM_ALGOS if not a.startswith("shake_"))
@@ -172,7 +172,8 @@ def _check_bagit_txt(root: Path, problems: list[Problem]) -> tuple[str | None, t
             problems.append(Problem("bagit.txt", "invalid-version", f"BagIt-Version {version_text!r} is not a MAJOR.MINOR number.",
                                     "write 'BagIt-Version: 1.0'"))
         else:
-            version = tuple(int(x) for x in version_text.split("."))  # type: ignore[assignment]
+            major, minor = version_text.split(".")
+            version = (int(major), int(minor))
             if not (0, 93) <= version < (2, 0):
                 problems.append(Problem("bagit.txt", "unsupported-version", f"BagIt-Version {version_text} is not one this archive reads.",
                                         "make the bag as BagIt 1.0 (bagit.py does)"))
@@ -338,12 +339,8 @@ def _walk(root: Path, problems: list[Problem]) -> dict[str, tuple[str, int]]:
 
 def _hash(path: Path, algorithms: set[str]) -> dict[str, str]:
     """Digests of one file for several algorithms, reading it once, in chunks."""
-    hashers = {alg: hashlib.new(alg) for alg in algorithms}
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
-    return {alg: h.hexdigest() for alg, h in hashers.items()}
+        return HashingReader(f, algorithms).drain().hexdigests()
 
 
 def validate_bag(bag_dir: Path) -> BagReport:
@@ -532,10 +529,10 @@ def _ask_bagit(root: Path, problems: list[Problem]) -> None:
     if details:
         return
     message = str(failure)
-    rule = next((r for text, r in _BAGIT_RULES if text in message), None)
-    if rule in rules or (rule is None and errors(problems)):
+    known = next((r for text, r in _BAGIT_RULES if text in message), None)
+    if known in rules or (known is None and errors(problems)):
         return
-    problems.append(Problem(BAG, rule or "bagit-invalid", f"bagit refuses the bag: {message}.", REBAG))
+    problems.append(Problem(BAG, known or "bagit-invalid", f"bagit refuses the bag: {message}.", REBAG))
 
 
 # ---------------------------------------------------------------- the archive's profile

@@ -51,6 +51,7 @@ def plan_polls(records: Sequence[AuRecord], last_polls: Mapping[str, datetime | 
 def _negated(updated: str) -> float:
     """A sort key that puts later ISO timestamps first (and records without one last)."""
     try:
-        return -parse_time(updated).astimezone(UTC).timestamp()
-    except (ValueError, AttributeError):
+        when = parse_time(updated)
+    except ValueError:
         return float("inf")
+    return float("inf") if when is None else -when.astimezone(UTC).timestamp()

@@ -6,6 +6,7 @@ Adapters (strongroom.adapters) implement them over boto3; tests implement them i
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -68,7 +69,7 @@ class BlobStore(Protocol):
         """Remove the current version (versioned buckets keep the old bytes)."""
         ...
 
-    def list_versions(self, key: str) -> list[StoredObject]:
+    def list_versions(self, key: str) -> builtins.list[StoredObject]:  # `list` here is the method above
         """Every stored version of key, oldest first, the current one last (its version_id opens it).
 
         Optional: the audit's chaos tools use it to roll a file back; stores without versions may omit it.

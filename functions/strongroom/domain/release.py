@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
+from typing import Literal, get_args
 
 from strongroom.domain import premis
 from strongroom.domain.errors import (
@@ -36,6 +37,8 @@ from strongroom.domain.errors import (
 
 __all__ = ["Conflict", "NoSuchRelease", "NotAllowed", "ReleaseError", "RuleBroken", "Unauthenticated"]
 
+# The trigger events of the CLOCKSS agreements that allow a release, and how a page says them.
+Trigger = Literal["publisher-ceased", "unavailable-6-months", "publisher-consent"]
 TRIGGERS: dict[str, str] = {
     "publisher-ceased": "the publisher ceased publishing",
     "unavailable-6-months": "the content was unavailable from the publisher for six months",
@@ -78,6 +81,14 @@ ReleaseError = Refused
 class Unverified(Conflict):
     """A release record that no decision of the archive backs: written into the catalog around the
     API (no journal copy, or one that says otherwise), or breaking the rules a decision must keep."""
+
+
+def as_trigger(text: str) -> Trigger:
+    """The trigger named by text; RuleBroken when it names none (a proposal's trigger is a plain string)."""
+    for trigger in get_args(Trigger):
+        if text == trigger:
+            return trigger
+    raise RuleBroken(f"trigger {text!r} is not one of {sorted(TRIGGERS)}", "trigger")
 
 
 # --- the proposal -------------------------------------------------------------------------
@@ -378,11 +389,12 @@ def name_of(principal: str | None) -> str:
 
 # --- what is recorded -----------------------------------------------------------------------
 
-def _event(kind: str, r: Release, au: str, step: str, outcome: str, detail: str, at: str, **extra) -> premis.PremisEvent:
+def _event(kind: str, r: Release, au: str, step: str, outcome: premis.Outcome, detail: str, at: str,
+           **extra) -> premis.PremisEvent:
     # Deterministic identifiers: recording the same decision again (a retried request, a
     # re-run) does not duplicate it.
     ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"strongroom:release:{r.id}:{step}:{au}"))
-    return premis.PremisEvent(type=kind, object=au, outcome=outcome, detail=detail, at=at,  # type: ignore[arg-type]
+    return premis.PremisEvent(type=kind, object=au, outcome=outcome, detail=detail, at=at,
                               outcome_detail={"release": r.id, "step": step, **extra}, identifier=ident)
 
 

@@ -26,15 +26,16 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeGuard, get_args
 
 from strongroom.domain.archive import IngestLimits
+from strongroom.domain.hashing import CHUNK
 from strongroom.domain.problems import Problem, Rejected, errors
 
 ArchiveType = Literal["zip", "tar", "tar.gz"]
+MemberKind = Literal["file", "dir", "symlink", "hardlink", "special", "other"]
 
 PACKAGE = "(package)"  # Problem.path for problems with the package as a whole
-CHUNK = 1 << 20  # copy buffer: memory use does not grow with member size
 # Below this many expanded bytes a high compression ratio cannot hurt (a 2 kB zip of
 # a 500 kB XML file is not a bomb), so the ratio rule only applies above it.
 RATIO_FLOOR_BYTES = 16 << 20
@@ -75,13 +76,17 @@ class _Member:
     """One archive entry, reduced to what the safety rules need."""
 
     name: str  # as stored in the archive
-    kind: Literal["file", "dir", "symlink", "hardlink", "special", "other"]
+    kind: MemberKind
     size: int  # declared expanded size
     encrypted: bool = False
     method_ok: bool = True
 
 
 # ---------------------------------------------------------------- type detection
+
+
+def _is_archive_type(detected: str) -> TypeGuard[ArchiveType]:
+    return detected in get_args(ArchiveType)
 
 
 def detect_type(archive_path: Path) -> ArchiveType | str:
@@ -160,6 +165,7 @@ def _zip_entry_count(archive_path: Path) -> int | None:
 
 def _zip_member(info: zipfile.ZipInfo) -> _Member:
     mode = info.external_attr >> 16 if info.create_system == 3 else 0
+    kind: MemberKind
     if info.is_dir():
         kind = "dir"
     elif stat.S_ISLNK(mode):
@@ -178,6 +184,7 @@ def _zip_member(info: zipfile.ZipInfo) -> _Member:
 
 
 def _tar_member(info: tarfile.TarInfo) -> _Member:
+    kind: MemberKind
     if info.isdir():
         kind = "dir"
     elif info.issym():
@@ -199,7 +206,9 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, _Member
         info = tf.next()
         if info is None:
             return
-        tf.members.clear()  # stream mode keeps every TarInfo otherwise
+        # Stream mode keeps every TarInfo otherwise. getmembers() would read the whole archive;
+        # typeshed does not declare the list CPython keeps in TarFile.members.
+        tf.members.clear()  # type: ignore[attr-defined]
         yield info, _tar_member(info)
 
 
@@ -359,12 +368,14 @@ def _scan(archive_path: Path, limits: IngestLimits, name: str | None) -> tuple[l
     archive_path = Path(archive_path)
     archive_bytes = os.path.getsize(archive_path)
     listing = _Listing(limits, archive_bytes)
-    kind = detect_type(archive_path)
+    detected = detect_type(archive_path)
     problems: list[Problem] = []
-    if kind not in ("zip", "tar", "tar.gz"):
-        problems.append(Problem(PACKAGE, "unknown-archive-type", f"the package is {kind}, not a zip, tar or tar.gz archive.",
+    if not _is_archive_type(detected):
+        problems.append(Problem(PACKAGE, "unknown-archive-type",
+                                f"the package is {detected}, not a zip, tar or tar.gz archive.",
                                 "send the bag as .zip, .tar or .tar.gz"))
         return problems, None, listing
+    kind = detected
     expected = _extension_type(name or archive_path.name)
     if expected and expected != kind:
         problems.append(Problem(PACKAGE, "archive-type-mismatch",
@@ -508,8 +519,8 @@ def extract(archive_path: Path, dest_dir: Path, limits: IngestLimits, name: str 
                     write(_zip_member(info), lambda info=info: zf.open(info))
         else:
             with tarfile.open(archive_path, mode="r|gz" if kind == "tar.gz" else "r|", encoding="utf-8") as tf:
-                for info, member in _tar_members(tf):
-                    write(member, lambda info=info: tf.extractfile(info))
+                for entry, member in _tar_members(tf):
+                    write(member, lambda entry=entry: tf.extractfile(entry))
     except Rejected:
         _clean(dest, created)
         raise

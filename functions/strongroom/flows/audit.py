@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from strongroom.domain import premis
-from strongroom.domain.catalog import au_lease
+from strongroom.domain.catalog import AuRecord, au_lease
 from strongroom.domain.errors import StrongroomError
 from strongroom.domain.ocfl.inventory import Inventory, InventoryError
 from strongroom.domain.ocfl.layout import object_root
@@ -122,18 +122,23 @@ def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: date
     now = now or archive.clock()
     quorum = archive.audit.quorum if quorum is None else quorum
     distances = distances or node_distances(ns.node for ns in archive.nodes)
-    record = archive.catalog.get_au(au)
-    if record is None:
-        raise NotFound(f"no AU {au} in the catalog; run `strongroom catalog rebuild` if the buckets hold it")
+    _record(archive, au)  # before the lease: an unknown AU is refused at once
     with au_lease(archive.catalog, au, holder="poll", seconds=archive.lock_seconds, wait=archive.wait_for_lock,
                   busy=lambda why: AuditBusy(f"{why}: poll it again later")) as renew:
         return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances, renew, voter or local_voter)
 
 
+def _record(archive: Archive, au: str) -> AuRecord:
+    record = archive.catalog.get_au(au)
+    if record is None:
+        raise NotFound(f"no AU {au} in the catalog; run `strongroom catalog rebuild` if the buckets hold it")
+    return record
+
+
 def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum: int,
                  distances: Callable[[str, str], float], renew: Callable[[], None],
                  voter: Voter = local_voter) -> PollReport:
-    record = archive.catalog.get_au(au)
+    record = _record(archive, au)
     at = now.isoformat(timespec="seconds")
     report = PollReport(au=au, nonce=nonce.hex(), started=at, quorum=quorum)
     stores = {ns.node.region: ns.store for ns in archive.nodes}
@@ -233,7 +238,7 @@ def _read_reference(stores, au: str, ref) -> Inventory | None:
     return None
 
 
-def _confirm(au: str, rep: RepairReport, reference: Inventory, reference_sha512: str, stores,
+def _confirm(au: str, rep: RepairReport, reference: Inventory | None, reference_sha512: str | None, stores,
              recorded_versions: dict, voter: Voter = local_voter) -> dict:
     """Poll the repaired files again, with a new nonce, on every node: a repair counts when the
     repaired copy now agrees with the others. Returns {"<node>:<key>": confirmed}."""
@@ -274,8 +279,7 @@ def _fixity_event(au: str, node: str, t: Tally, now: datetime, nonce: str) -> pr
                             node=node, nonce=nonce, unavailable=True)
     bad = [{"key": k, "status": c.status, "why": c.why, "version_id": c.version_id}
            for k, per in sorted(t.copies.items()) for n, c in per.items() if n == node and c.status != OK]
-    outcome = "success" if s.status == OK else "failure"
-    return premis.event("fixity check", au, outcome,
+    return premis.event("fixity check", au, "success" if s.status == OK else "failure",
                         f"{node}: {s.ok} ok, {s.damaged} damaged, {s.missing} missing, {s.extra} extra "
                         f"(H(nonce||bytes) and sha512 against inventory {t.reference.get('sha512', '')[:16]}...)",
                         now, node=node, nonce=nonce, ok=s.ok, damaged=s.damaged, missing=s.missing,
@@ -321,7 +325,7 @@ def poll_result(report: PollReport, t: Tally) -> dict:
 
 
 def _update_record(archive: Archive, au: str, report: PollReport, reference_sha512: str | None, t: Tally) -> None:
-    record = archive.catalog.get_au(au)
+    record = _record(archive, au)
     record.last_poll = report.started
     record.last_poll_result = poll_result(report, t)
     head = t.reference.get("head")

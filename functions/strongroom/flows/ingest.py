@@ -9,7 +9,6 @@ preserved makes no new version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -27,6 +26,7 @@ from strongroom.domain.au import PackageKey
 from strongroom.domain.catalog import AuRecord, Catalog, au_lease
 from strongroom.domain.describe import describe
 from strongroom.domain.errors import StrongroomError
+from strongroom.domain.hashing import HashingReader
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.problems import Problem, Rejected, errors
 from strongroom.domain.tally import inventory_digest
@@ -36,7 +36,6 @@ from strongroom.flows.replicate import CopyMismatch, copy_verified, sync_object
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
 RECEIPTS, REJECTIONS, QUARANTINE = "receipts", "rejections", "quarantine"
 
 
@@ -90,9 +89,10 @@ def _json(doc: dict) -> bytes:
 
 def ingest_package(archive: Archive, key: str) -> Outcome:
     """Ingest the package at key in the ingest bucket. Safe to call twice for the same key."""
-    parsed = PackageKey.parse(key)
-    if isinstance(parsed, list):
-        return _reject(archive, key, None, parsed)
+    try:
+        parsed = PackageKey.parse(key)
+    except Rejected as bad_key:
+        return _reject(archive, key, None, bad_key.problems)
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
     with au_lease(archive.catalog, str(parsed.au), holder="ingest", seconds=archive.lock_seconds,
@@ -115,11 +115,8 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     now = archive.clock()
     events: list[premis.PremisEvent] = []
     package_path = tmp / "package"
-    package_sha256 = hashlib.sha256()
     with archive.ingest.open(pk.key) as src, package_path.open("wb") as dst:
-        while chunk := src.read(CHUNK):
-            package_sha256.update(chunk)
-            dst.write(chunk)
+        package_sha256 = HashingReader(src, ("sha256",)).drain(dst).hexdigest("sha256")
 
     # 1. Unpack safely.
     try:
@@ -152,7 +149,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
         rel = path.relative_to(bag_dir).as_posix()
         logical = f"{pk.stem}/{rel}"
         with path.open("rb") as f:
-            files[logical] = ocfl.digest_stream(f, CHUNK)
+            files[logical] = ocfl.digest_stream(f)
         local_paths[logical] = path
     events.append(premis.event("message digest calculation", str(pk.au), "success",
                                f"sha512 and sha256 of {len(files)} files", now, package=pk.key))
@@ -166,7 +163,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
                              message=f"Deposit of {pk.package} by {pk.au.publisher}",
                              user={"name": pk.au.publisher, "address": f"urn:strongroom:publisher:{pk.au.publisher}"})
     if plan.unchanged:
-        return _duplicate(archive, pk, previous, package_sha256.hexdigest())
+        return _duplicate(archive, pk, previous, package_sha256)
     by_digest = {d.sha512: logical for logical, d in files.items()}
     keys = writer.write_version(
         plan,
@@ -176,7 +173,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     version = plan.version
     events.append(premis.event("ingestion", str(pk.au), "success",
                                f"{pk.package} stored as OCFL {version} on {archive.first.node.region}", now,
-                               package=pk.key, package_name=pk.package, package_sha256=package_sha256.hexdigest(),
+                               package=pk.key, package_name=pk.package, package_sha256=package_sha256,
                                new_files=len(plan.new_content), version=version, node=archive.first.node.region,
                                articles=len(description.articles), **_journal(description)))
 
@@ -216,7 +213,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
 
     # 7. Receipt, then the package leaves incoming/ (the versioned bucket keeps its bytes).
     status = "preserved" if len(copies) == len(archive.nodes) else "pending"
-    receipt = _receipt(archive, pk, plan, record, description, problems, copies, package_sha256.hexdigest(),
+    receipt = _receipt(archive, pk, plan, record, description, problems, copies, package_sha256,
                        object_root, status, now)
     receipt_key = pk.sibling(RECEIPTS, ".json")
     archive.ingest.put(receipt_key, _json(receipt), content_type="application/json")

@@ -14,13 +14,13 @@ vote that trusted it would hide the very files the tally must judge.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from strongroom.domain.hashing import CHUNK, HashingReader
 from strongroom.domain.ocfl.inventory import (
     INVENTORY,
     SIDECAR,
@@ -32,7 +32,6 @@ from strongroom.domain.ocfl.layout import LOGS, object_root
 from strongroom.domain.ports import BlobStore, NotFound, Unavailable
 from strongroom.domain.vote import FileHash, InventoryVote, Vote, expected_in_object
 
-CHUNK = 1 << 20
 INVENTORY_LIMIT = 256 << 20  # a root inventory larger than this is not parsed (it is still hashed)
 # Files read at once by one vote: small files cost a request's latency each, so a vote of many small
 # files is bound by round trips, not bytes, unless several are in flight.
@@ -79,15 +78,14 @@ def hash_file(store: BlobStore, key: str, nonce: bytes, version_id: str | None =
     keep_prefix > 0 also returns up to that many first bytes (the vote parses the root
     inventory from them, so the inventory is read once, like any other file).
     """
-    nonce_h, h512, size, kept = hashlib.sha256(nonce), hashlib.sha512(), 0, bytearray()
+    kept = bytearray()
     with store.open(key, version_id=version_id) if version_id is not None else store.open(key) as f:
-        while chunk := f.read(CHUNK):
-            nonce_h.update(chunk)
-            h512.update(chunk)
-            size += len(chunk)
-            if len(kept) < keep_prefix:
-                kept += chunk[:keep_prefix - len(kept)]
-    return FileHash(nonce_h.hexdigest(), h512.hexdigest(), size, version_id), bytes(kept)
+        # sha256 seeded with the nonce is H(nonce || bytes); sha512 is the plain digest OCFL records.
+        reader = HashingReader(f, ("sha256", "sha512"), seed={"sha256": nonce})
+        while len(kept) < keep_prefix and (chunk := reader.read(CHUNK)):
+            kept += chunk[:keep_prefix - len(kept)]
+        reader.drain()
+    return FileHash(reader.hexdigest("sha256"), reader.hexdigest("sha512"), reader.size, version_id), bytes(kept)
 
 
 def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,

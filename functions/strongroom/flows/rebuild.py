@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from strongroom.domain import premis
 from strongroom.domain.catalog import AuRecord, Catalog
-from strongroom.domain.ports import BlobStore
+from strongroom.domain.ports import BlobStore, NotFound
 from strongroom.flows import ocfl_store
 
 
 def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premis.PremisEvent]]:
     inventory = ocfl_store.read_inventory(store, object_id)
+    if inventory is None:
+        raise NotFound(f"{store.name} holds no committed version of {object_id}; "
+                       "rebuild from the ids ocfl_store.list_object_ids(store) finds")
     state = inventory.head_state_digests()
     events: list[premis.PremisEvent] = []
     for body in ocfl_store.read_logs(store, object_id):

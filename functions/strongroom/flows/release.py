@@ -249,6 +249,15 @@ class Retry(StrongroomError, RuntimeError):
     """Another publish holds the lock; run again shortly (Lambda retries the invocation)."""
 
 
+def _reread(archive: Archive, release_id: str) -> Release:
+    """A release read again, as it is now; a release is never deleted, so it is there."""
+    doc = archive.catalog.get_release(release_id)
+    if doc is None:
+        raise NoSuchRelease(f"release {release_id!r} vanished from the catalog while it ran; "
+                             "`strongroom release list` shows what the catalog holds", "id")
+    return Release.from_dict(doc)
+
+
 def _store(archive: Archive, r: Release, **changes) -> Release:
     """Save the flow's progress; the flow is the only writer while a release runs, but an
     admin may withdraw meanwhile: a stale write re-reads and keeps the withdrawal."""
@@ -259,7 +268,7 @@ def _store(archive: Archive, r: Release, **changes) -> Release:
             archive.catalog.put_release(stored.as_dict(), r.revision)
             return stored
         except StaleWrite:
-            r = Release.from_dict(archive.catalog.get_release(r.id))
+            r = _reread(archive, r.id)
             if r.state == rules.WITHDRAWN:
                 return r
 
@@ -335,7 +344,7 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
         render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds,
                             journal=journal)
         report.seconds["publish"] = time.monotonic() - started
-        current = Release.from_dict(archive.catalog.get_release(r.id))
+        current = _reread(archive, r.id)
         if current.state == rules.WITHDRAWN:  # withdrawn while rendering: render again without it
             return again()
         r = _store(archive, current, state=rules.PUBLISHED, render_id=render_id,
@@ -586,7 +595,7 @@ def released_titles(archive: Archive, public: dict[str, Release], now: datetime)
             title_id=title_id, journal_title=(record.journal_title if record else None) or title_id,
             issn=record.issn if record else None, eissn=record.eissn if record else None,
             license_id=r.proposal.license, license_url=lic_url, license_name=lic_name,
-            trigger=r.proposal.trigger, trigger_date=_trigger_date(r),
+            trigger=rules.as_trigger(r.proposal.trigger), trigger_date=_trigger_date(r),
             release_date=_day(r.published_at) or now.date(), attestation_url=None,
             aus=tuple(released_au(archive, a) for a in aus)))
     return titles
@@ -599,13 +608,3 @@ def _day(stamp: str | None) -> date | None:
 def _trigger_date(r: Release) -> date:
     ev = r.proposal.evidence
     return ev.board.decided_on or _day(r.approved_at) or _day(r.proposed_at) or utcnow().date()
-
-
-def public_aus_now(public: BlobStore) -> list[str]:
-    """The AUs the live render shows (from the pointer); for tests and the status page."""
-    pointer = read_pointer(public)
-    return list(pointer["aus"]) if pointer else []
-
-
-def released(releases: Iterable[Release]) -> list[Release]:
-    return [r for r in releases if r.state == rules.PUBLISHED]

@@ -125,9 +125,10 @@ def repair(object_id: str, tally: Tally, stores: Mapping[str, BlobStore], distan
         target = stores[node]
         if node not in roots_checked:
             roots_checked[node] = _ensure_storage_root(target)
-        if roots_checked[node] is not None:
-            report.actions.append(RepairAction(key, node, copy.status, "deferred", detail=roots_checked[node]))
-            report.alarm = report.alarm or "conflict" in roots_checked[node]
+        root_problem = roots_checked[node]
+        if root_problem is not None:
+            report.actions.append(RepairAction(key, node, copy.status, "deferred", detail=root_problem))
+            report.alarm = report.alarm or "conflict" in root_problem
             continue
         action = _restore(root, key, node, copy, tally, stores, distances)
         report.actions.append(action)

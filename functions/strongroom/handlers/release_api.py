@@ -299,9 +299,11 @@ def no_route(_e) -> Response:
 
 # How OpenAPI tools (and API Gateway's importer) name AWS_IAM auth: an Authorization header
 # holding a SigV4 signature.
-SIGV4 = APIKey(name="Authorization", in_=APIKeyIn.header, description="AWS Signature Version 4 "
-               "(service execute-api) with the keys of an IAM principal listed as a release admin",
-               **{"x-amazon-apigateway-authtype": "awsSigv4"})
+SIGV4 = APIKey.model_validate({
+    "name": "Authorization", "in": APIKeyIn.header,
+    "description": "AWS Signature Version 4 (service execute-api) with the keys of an IAM principal listed as a "
+                   "release admin",
+    "x-amazon-apigateway-authtype": "awsSigv4"})
 
 
 def openapi_json() -> str:

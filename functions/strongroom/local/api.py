@@ -224,15 +224,16 @@ def rest_event(method: str, resource: str, path: str, *, path_parameters: dict |
         qs[k] = v
         multi_qs.setdefault(k, []).append(v)
     if isinstance(body, bytes):
+        raw = body
         try:
-            body = body.decode("utf-8")
+            body = raw.decode("utf-8")
         except UnicodeDecodeError:
             import base64
 
             return {**rest_event(method, resource, path, path_parameters=path_parameters, query=query,
                                  headers=headers, body=None, identity=identity, stage=stage,
                                  request_id=request_id),
-                    "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+                    "body": base64.b64encode(raw).decode(), "isBase64Encoded": True}
     now = datetime.now(UTC)
     ident = {"cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
              "sourceIp": "127.0.0.1", "principalOrgId": None, "accessKey": None, "cognitoAuthenticationType": None,

@@ -245,7 +245,7 @@ class Router:
         self._retry_at: dict[tuple, float] = {}
         self._list_failing = False
         # Timers (schedules and their retries): (monotonic due, seq, callable)
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []  # (when, tie-break, action)
         self._timer_wake = threading.Condition(self._lock)
         self._seq = itertools.count()
 
@@ -382,7 +382,7 @@ class Router:
 
     # Schedules
 
-    def _at(self, delay_s: float, action: Callable[[], None]) -> None:
+    def _at(self, delay_s: float, action: Callable[[], object]) -> None:
         with self._lock:
             heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._seq), action))
             self._timer_wake.notify_all()

@@ -225,11 +225,18 @@ class LocalArchive:
         self.weed = Weed(self.data_dir, self.ports, ids.weed_identities_path(self.data_dir))
         self.moto = Moto(self.data_dir, self.ports)
         self.router: Router | None = None
-        self.surfaces = None  # strongroom.local.serve.Surfaces: signed API, site, replay
+        self.surfaces: Surfaces | None = None  # signed API, site, replay
         self._with_router = router
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.endpoints: Endpoints | None = None
+
+    @property
+    def started_endpoints(self) -> Endpoints:
+        """The endpoints of the servers, once _start() has made them."""
+        if self.endpoints is None:
+            raise RuntimeError(f"the local archive in {self.data_dir} is not started; start() it first")
+        return self.endpoints
 
     @classmethod
     def start(cls, data_dir: Path, **kwargs) -> LocalArchive:
@@ -252,22 +259,22 @@ class LocalArchive:
         try:
             self.weed.start()
             self.moto.start()
-            self.endpoints = Endpoints(
+            self.endpoints = endpoints = Endpoints(
                 data_dir=self.data_dir, s3=f"http://{HOST}:{self.ports.s3}",
                 dynamodb=f"http://{HOST}:{self.ports.dynamodb}", region=self.region, ports=self.ports.as_dict(),
                 ingest_bucket=self.cfg.ingest_bucket, public_bucket=self.cfg.public_bucket,
                 node_buckets=tuple(n.bucket for n in self.cfg.nodes), catalog_table=self.cfg.catalog_table,
                 identities=ids.load(self.data_dir))
-            s3, dynamodb = clients(self.endpoints)
+            s3, dynamodb = clients(endpoints)
             ensure_buckets(s3, self.cfg)
             ensure_tables(dynamodb, self.template)
             if self._with_router:
-                os.environ.update(lambda_environment(self.endpoints, self.template))
+                os.environ.update(lambda_environment(endpoints, self.template))
                 rebuild_catalog()
-                self.router = Router(self.template, lambda: clients(self.endpoints).s3, region=self.region)
+                self.router = Router(self.template, lambda: clients(endpoints).s3, region=self.region)
                 self.router.start()
 
-                self.surfaces = Surfaces(self.router, self.endpoints, self.data_dir).start()  # API, site, replay
+                self.surfaces = Surfaces(self.router, endpoints, self.data_dir).start()  # API, site, replay
             self._write_state("ready")
         except BaseException:
             self.stop()
@@ -305,7 +312,7 @@ class LocalArchive:
                     server.proc = None
                     server.start()
                     server.restarts += 1
-                    s3, dynamodb = clients(self.endpoints)
+                    s3, dynamodb = clients(self.started_endpoints)
                     if server is self.moto:
                         ensure_tables(dynamodb, self.template)
                         if self._with_router:

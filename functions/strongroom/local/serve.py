@@ -31,13 +31,18 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from subprocess import Popen
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from strongroom.adapters import clients as aws_clients
-from strongroom.flows.release import content_type
+from strongroom.flows.release import NOT_FOUND_PAGE, content_type
 from strongroom.local import identities as ids
 from strongroom.local.api import ApiServer, admin_arns
 from strongroom.render.safety import DOWNLOAD_TYPE, REPLAY_HEADERS, SITE_HEADERS
+
+if TYPE_CHECKING:  # development-only stubs
+    from types_boto3_s3.client import S3Client
 
 log = logging.getLogger("strongroom.local.serve")
 
@@ -45,9 +50,7 @@ POINTER = "current.json"
 ATTESTATION = "attestation/"
 HEADER = "X-Strongroom-Render"
 CHUNK = 1 << 16
-NOT_FOUND = (b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
-             b"<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed on "
-             b"the <a href=\"/\">home page</a>.</p></body></html>")
+NOT_FOUND = NOT_FOUND_PAGE.encode()  # the page each render publishes as its 404.html
 NOTHING_RELEASED = (b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>strongroom</title>"
                     b"</head><body><h1>Nothing has been released yet</h1><p>This archive is dark: its content "
                     b"becomes public only after a trigger event and a release.</p></body></html>")
@@ -60,9 +63,9 @@ def _code(e: Exception) -> str:
 class Pointer:
     """current.json of the public bucket, re-read at most every `ttl` seconds."""
 
-    def __init__(self, s3_factory: Callable[[], object], bucket: str, ttl: float = 0.5):
+    def __init__(self, s3_factory: Callable[[], S3Client], bucket: str, ttl: float = 0.5):
         self._s3_factory = s3_factory
-        self._s3 = None
+        self._s3: S3Client | None = None
         self.bucket = bucket
         self.ttl = ttl
         self._doc: dict | None = None
@@ -70,7 +73,7 @@ class Pointer:
         self._lock = threading.Lock()
 
     @property
-    def s3(self):
+    def s3(self) -> S3Client:
         if self._s3 is None:
             self._s3 = self._s3_factory()
         return self._s3
@@ -279,7 +282,7 @@ class ReplayServer:
     def __init__(self, bucket: str, port: int, work_dir: Path, host: str = "127.0.0.1"):
         self.bucket, self.port, self.work_dir, self.host = bucket, port, Path(work_dir), host
         self.url = f"http://{host}:{port}"
-        self.proc = None
+        self.proc: Popen[bytes] | None = None
 
     def start(self) -> None:
         import subprocess

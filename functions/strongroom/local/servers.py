@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from strongroom.config import environment, settings
+from strongroom.config import LocalPorts, environment, settings
 from strongroom.local import weed_security
 
 log = logging.getLogger("strongroom.local")
@@ -31,15 +31,9 @@ HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
-class Ports:
-    """Every loopback port the local archive uses. SeaweedFS's internal ports sit just
-    above the S3 port so that one number (STRONGROOM_LOCAL_PORTS) moves them all."""
-
-    s3: int
-    dynamodb: int
-    api: int
-    site: int
-    replay: int
+class Ports(LocalPorts):
+    """Every loopback port the local archive uses: the five configured ones, and SeaweedFS's internal
+    ports just above the S3 port so that one number (STRONGROOM_LOCAL_PORTS) moves them all."""
 
     @property
     def weed_master(self) -> int:
@@ -72,8 +66,7 @@ class Ports:
             if not 1024 <= b <= 65535 - 30:
                 raise SystemExit(f"{PORTS_ENV}={b} must be between 1024 and {65535 - 30}")
             return cls(b, b + 1, b + 2, b + 3, b + 4)
-        p = settings().ports
-        return cls(p.s3, p.dynamodb, p.api, p.site, p.replay)
+        return cls(**asdict(settings().ports))
 
 
 def port_free(port: int) -> bool:
@@ -180,7 +173,7 @@ class Server:
             proc.wait(10)
 
     def signal(self, sig: int) -> None:
-        if self.alive():
+        if self.proc is not None and self.alive():
             self.proc.send_signal(sig)
 
 

@@ -62,8 +62,10 @@ def _construct(name: str):
                 value = value.split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
-        else:
+        elif isinstance(node, yaml.MappingNode):
             value = loader.construct_mapping(node, deep=True)
+        else:
+            raise TemplateError(f"!{name} at {node.start_mark} takes a scalar, a list or a mapping, not {node.tag}")
         return Intrinsic(name, value)
 
     return construct

@@ -13,15 +13,14 @@ from pathlib import Path
 
 from cdxj_indexer.main import CDXJIndexer
 
+from strongroom.render.whole_files import written_whole
+
 INDEXED_RECORDS = "response,revisit,resource"
 
 
 def write_cdxj(warc: Path, out: Path) -> int:
     """Index warc into out (sorted by SURT key, then timestamp); returns the number of lines."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    indexer = CDXJIndexer(str(partial), [str(warc)], sort=True, post_append=True, records=INDEXED_RECORDS)
-    indexer.process_all()
-    partial.replace(out)
+    with written_whole(out) as partial:
+        CDXJIndexer(str(partial), [str(warc)], sort=True, post_append=True, records=INDEXED_RECORDS).process_all()
     with out.open("rb") as fh:
         return sum(1 for _ in fh)

@@ -8,20 +8,17 @@ the bag>``, as ingest stores them, so both routes give the same page and file UR
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 from strongroom.domain.describe import describe
 from strongroom.domain.formats import identify
 from strongroom.domain.ocfl import digest_stream
-from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile
-
-CHUNK = 1 << 20
+from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedFile, opener
 
 
 def _digests(path: Path) -> tuple[int, str, str]:
     with path.open("rb") as fh:
-        d = digest_stream(fh, CHUNK)
+        d = digest_stream(fh)
     return d.size, d.sha256, d.sha512
 
 
@@ -41,7 +38,7 @@ def released_au_from_bags(au_id: str, bag_dirs: list[Path], *, ocfl_version: str
             size, sha256, sha512 = _digests(local)
             mime = formats.get(rel) or identify(local).mime
             logical = f"{stem}/{rel}"
-            files[logical] = ReleasedFile(logical, size, sha256, sha512, mime, partial(local.open, "rb"))
+            files[logical] = ReleasedFile(logical, size, sha256, sha512, mime, opener(local))
         for entry in description.articles:
             articles.append(ReleasedArticle(entry.article, tuple(files[f"{stem}/{p}"] for p in entry.files),
                                             f"{stem}/{entry.xml_path}"))

@@ -12,18 +12,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import BinaryIO, Literal
+from pathlib import Path
+from typing import BinaryIO
 
 from strongroom.domain.au import SEGMENT, AuId
 from strongroom.domain.jats import Article
+from strongroom.domain.release import TRIGGERS, Trigger
 
-Trigger = Literal["publisher-ceased", "unavailable-6-months", "publisher-consent"]
-TRIGGERS: dict[str, str] = {
-    "publisher-ceased": "the publisher ceased publishing",
-    "unavailable-6-months": "the content was unavailable from the publisher for six months",
-    "publisher-consent": "the publisher consented to its release",
-}
 WARC_MIME = "application/warc"
+
+
+def opener(path: Path) -> Callable[[], BinaryIO]:
+    """A ReleasedFile's open for a local file: each call opens it anew for reading bytes."""
+    return lambda: path.open("rb")
 
 
 @dataclass(frozen=True)

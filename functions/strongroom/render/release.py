@@ -20,11 +20,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 from strongroom.render import cdxj, kbart, pywb, search, site, wacz, warc
-from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedTitle
+from strongroom.render.model import ReleasedArticle, ReleasedAu, ReleasedTitle, opener
 from strongroom.render.urls import SitePlan, file_site_path, wacz_site_path
 
 PARTS = ("files", "warc", "cdxj", "pywb", "wacz", "site", "search")
@@ -67,7 +66,7 @@ def _local(title: ReleasedTitle, site_root: Path) -> ReleasedTitle:
     """The same title with every file opened from its verified copy in the site."""
     aus = []
     for au in title.aus:
-        swapped = {f.path: replace(f, open=partial((site_root / file_site_path(au, f)).open, "rb")) for f in au.files}
+        swapped = {f.path: replace(f, open=opener(site_root / file_site_path(au, f))) for f in au.files}
         articles = tuple(ReleasedArticle(e.article, tuple(swapped[f.path] for f in e.files), e.xml_path)
                          for e in au.articles)
         aus.append(ReleasedAu(au.au_id, au.ocfl_version, articles, tuple(swapped[f.path] for f in au.files),

@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
@@ -29,7 +30,8 @@ from strongroom.render.urls import (
     relative,
     title_dir,
 )
-from strongroom.render.warc import CHUNK, Capture, TitleWarc, VerifyingReader
+from strongroom.render.warc import Capture, TitleWarc, VerifyingReader
+from strongroom.render.whole_files import written_whole
 
 SITE_NAME = "strongroom"
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
@@ -53,18 +55,8 @@ class Download:
 
 def copy_file(f: ReleasedFile, dest: Path) -> int:
     """Stream one preserved file to dest in chunks, proving its sha256 on the way."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
-    try:
-        with f.open() as raw, partial.open("wb") as out:
-            reader = VerifyingReader(raw, f)
-            while chunk := reader.read(CHUNK):
-                out.write(chunk)
-            reader.verify()
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(dest)
+    with written_whole(dest) as partial, f.open() as raw, partial.open("wb") as out:
+        VerifyingReader(raw, f).drain(out).verify()
     return f.size
 
 
@@ -158,11 +150,11 @@ class SiteRenderer:
                 self._volume(title, au)
                 for place in self.plan.places(au):
                     self._article(title, place)
-        publishers = []
+        publishers: list[dict[str, Any]] = []  # template context
         for publisher_id in sorted(by_publisher):
             titles = sorted(by_publisher[publisher_id], key=lambda t: t.journal_title.lower())
             page_dir = f"{publisher_id}/"
-            view = {"name": titles[0].publisher_name, "href": f"{publisher_id}/index.html",
+            view: dict[str, Any] = {"name": titles[0].publisher_name, "href": f"{publisher_id}/index.html",
                     "titles": [self._title_summary(page_dir, t) for t in titles]}
             self._write_page(f"{publisher_id}/index.html", "publisher.html", view["name"],
                              [(view["name"], None)], publisher=view)
@@ -240,7 +232,7 @@ class SiteRenderer:
             capture = warc.files.get((au.au_id, shown.path)) if shown else None
         replay = replay_url(self.replay_base_url, title, capture) if capture else None
 
-        a = {
+        a: dict[str, Any] = {  # the template's view of the article
             "title": art.title or "Untitled", "authors": [
                 {"name": x.name, "orcid": safe_href(x.orcid), "affiliations": list(x.affiliations)} for x in art.authors],
             "author_line": author_line(art.authors), "doi": art.doi, "doi_url": doi_url,
@@ -311,7 +303,7 @@ class SiteRenderer:
             if x.collab:
                 authors.append({"@type": "Organization", "name": x.collab})
                 continue
-            person = {"@type": "Person", "name": x.name}
+            person: dict[str, Any] = {"@type": "Person", "name": x.name}
             if x.given:
                 person["givenName"] = x.given
             if x.surname:

@@ -6,15 +6,7 @@ import json
 
 from strongroom.domain.archive import AuditSettings
 from strongroom.domain.catalog import AuRecord
-
-
-def human_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
-
+from strongroom.render.templating import human_size
 
 GRID_MARKS = {"ok": "✓", "repaired": "R", "damaged": "✗", "unavailable": "?"}
 
@@ -65,7 +57,7 @@ def as_table(records: list[AuRecord], regions: list[str], audit: AuditSettings) 
     header = ("AU", "journal", "version", "articles", "files", "bytes", "copies", "nodes", "last poll", "next due")
     body = [(
         row["au"], (row["journal"] or "")[:40], row["version"], str(row["articles"]), str(row["files"]),
-        human_bytes(row["bytes"]),
+        human_size(row["bytes"]),
         f"{row['copies_verified']}/{row['nodes']}" + ("" if not row["pending"] else " pending: " + ",".join(row["pending"])),
         row["grid"], (f"{row['last_poll'][:16]} {row['last_poll_status']}" if row["last_poll"] else "never"),
         row["next_poll_due"],
@@ -75,6 +67,6 @@ def as_table(records: list[AuRecord], regions: list[str], audit: AuditSettings) 
     total_bytes = sum(r.bytes for r in records)
     titles = len({(r.publisher, r.title) for r in records})
     out = [line(header), line(["-" * w for w in widths])] + [line(b) for b in body]
-    out.append(f"{titles} titles, {len(records)} AUs, {human_bytes(total_bytes)} in each of {len(regions)} nodes")
+    out.append(f"{titles} titles, {len(records)} AUs, {human_size(total_bytes)} in each of {len(regions)} nodes")
     out.append(f"nodes, in order {', '.join(regions)}: ✓ ok  ✗ damaged  R repaired  ? unavailable  · never polled")
     return "\n".join(out)

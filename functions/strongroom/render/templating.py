@@ -38,13 +38,16 @@ def environment(directory: str | None = None) -> Environment:
 
 
 def human_size(size: int) -> str:
-    """1536 -> '1.5 KB' (decimal units, as file managers show them)."""
+    """1536 -> '1.5 KB' (decimal units, as file managers show them); the site, the attestation and
+    `strongroom status` all say sizes this way."""
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
     value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+    for unit in ("KB", "MB", "GB"):
         value /= 1000
-    return f"{size} bytes"
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} TB"
 
 
 def inert_braces(html: str) -> Markup:

@@ -28,9 +28,11 @@ from pathlib import Path
 from warcio.timeutils import timestamp_to_iso_date
 
 from strongroom.domain.errors import StrongroomError
+from strongroom.domain.hashing import CHUNK, HashingReader
 from strongroom.render.model import ReleasedTitle
 from strongroom.render.urls import SitePlan
-from strongroom.render.warc import CHUNK, Capture, TitleWarc
+from strongroom.render.warc import Capture, TitleWarc
+from strongroom.render.whole_files import written_whole
 
 _LOCK = threading.Lock()  # wacz prints to stdout; redirecting it is process-wide
 DATAPACKAGE = "datapackage.json"
@@ -94,15 +96,11 @@ def write_wacz(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc, dest: Path
                               "--title", title.journal_title, "--desc", description(title), str(warc.path)])
         if code != 0:
             raise WaczError(f"wacz create failed for {title.title_id}: {printed.getvalue()[-2000:]}")
-        partial = dest.with_name(dest.name + ".partial")
-        _with_license(raw, partial, title, now)
-        partial.replace(dest)
-    sha256, size = hashlib.sha256(), 0
+        with written_whole(dest) as partial:
+            _with_license(raw, partial, title, now)
     with dest.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            sha256.update(chunk)
-            size += len(chunk)
-    return WaczResult(dest, size, sha256.hexdigest(), len(pages))
+        written = HashingReader(fh, ("sha256",)).drain()
+    return WaczResult(dest, written.size, written.hexdigest("sha256"), len(pages))
 
 
 def _with_license(src: Path, dest: Path, title: ReleasedTitle, now: datetime) -> None:

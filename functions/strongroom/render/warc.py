@@ -21,7 +21,6 @@ the write fails if it does not match the inventory's sha256 (a stored checksum p
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import uuid
 import zlib
@@ -40,10 +39,11 @@ from warcio.warcwriter import WARCWriter
 
 import strongroom
 from strongroom.domain.errors import StrongroomError
+from strongroom.domain.hashing import CHUNK, HashingReader, Readable, Writable
 from strongroom.render.model import ReleasedAu, ReleasedFile, ReleasedTitle
 from strongroom.render.urls import SitePlan, url_key
+from strongroom.render.whole_files import written_whole
 
-CHUNK = 1 << 20
 WARC_11 = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
 CAPTURED_TYPES = ("response", "resource", "revisit")
 
@@ -52,39 +52,20 @@ class FixityError(StrongroomError, IOError):
     """A file's bytes did not match its recorded digest while being copied: the node's copy is damaged."""
 
 
-class VerifyingReader:
-    """Reads a stream through, hashing it; ``verify()`` at the end proves the bytes were the expected ones."""
+class VerifyingReader(HashingReader):
+    """Reads a released file's stream through, hashing it; ``verify()`` at the end proves the bytes were its own."""
 
-    def __init__(self, stream: BinaryIO, f: ReleasedFile):
-        self.stream, self.file = stream, f
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readline(self, n: int = -1) -> bytes:  # warcio's gzip reader only uses read(); plain WARCs use readline
-        data = self.stream.readline(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
+    def __init__(self, stream: Readable, f: ReleasedFile):
+        super().__init__(stream, ("sha256",))
+        self.file = f
 
     def verify(self) -> None:
-        if self.size != self.file.size or self.sha256.hexdigest() != self.file.sha256:
+        sha256 = self.hexdigest("sha256")
+        if self.size != self.file.size or sha256 != self.file.sha256:
             raise FixityError(
-                f"{self.file.path}: read {self.size} bytes with sha256 {self.sha256.hexdigest()}, expected "
+                f"{self.file.path}: read {self.size} bytes with sha256 {sha256}, expected "
                 f"{self.file.size} bytes with sha256 {self.file.sha256}. The copy being read is damaged: "
                 "repair the node from an agreeing copy, then release again.")
-
-    def close(self) -> None:
-        self.stream.close()
 
 
 @dataclass(frozen=True)
@@ -149,7 +130,7 @@ def scan_harvest(f: ReleasedFile) -> HarvestScan:
     return scan
 
 
-def _copy_span(src: BinaryIO, dst: BinaryIO, length: int) -> None:
+def _copy_span(src: Readable, dst: Writable, length: int) -> None:
     while length > 0:
         chunk = src.read(min(CHUNK, length))
         if not chunk:
@@ -247,13 +228,8 @@ def write_title_warc(title: ReleasedTitle, plan: SitePlan, path: Path, *, now: d
             if known is None or capture.timestamp > known.timestamp:
                 result.by_key[key] = capture
 
-    partial = path.with_name(path.name + ".partial")
-    try:
+    with written_whole(path) as partial:
         _write(title, plan, partial, path.name, scans, result, now)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(path)
     return result
 
 

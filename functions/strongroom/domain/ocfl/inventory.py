@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import BinaryIO
 
 from strongroom.domain.errors import StrongroomError
+from strongroom.domain.hashing import HashingReader, Readable
 
 INVENTORY_TYPE = "https://ocfl.io/1.1/spec/#inventory"
 DIGEST_ALGORITHM = "sha512"
@@ -51,14 +51,10 @@ class FileDigest:
             )
 
 
-def digest_stream(stream: BinaryIO, chunk_size: int = 1 << 20) -> FileDigest:
+def digest_stream(stream: Readable) -> FileDigest:
     """Both digests and the size of a stream, read once in bounded memory."""
-    h512, h256, size = hashlib.sha512(), hashlib.sha256(), 0
-    while chunk := stream.read(chunk_size):
-        h512.update(chunk)
-        h256.update(chunk)
-        size += len(chunk)
-    return FileDigest(h512.hexdigest(), h256.hexdigest(), size)
+    reader = HashingReader(stream, (DIGEST_ALGORITHM, FIXITY_ALGORITHM)).drain()
+    return FileDigest(reader.hexdigest(DIGEST_ALGORITHM), reader.hexdigest(FIXITY_ALGORITHM), reader.size)
 
 
 @dataclass(frozen=True)
@@ -208,12 +204,6 @@ class Inventory:
                 )
             out[path] = FileDigest(digest, sha256_at[cp], self.sizes[cp])
         return out
-
-    def fixity_of(self, content_path: str, algorithm: str = FIXITY_ALGORITHM) -> str | None:
-        for digest, paths in self.fixity.get(algorithm, {}).items():
-            if content_path in paths:
-                return digest
-        return None
 
 
 def sidecar(inventory_bytes: bytes) -> tuple[str, bytes]:

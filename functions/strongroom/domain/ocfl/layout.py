@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-SPEC_VERSION = "1.1"
 ROOT_DECLARATION = "0=ocfl_1.1"
 ROOT_DECLARATION_BODY = b"ocfl_1.1\n"
 OBJECT_DECLARATION = "0=ocfl_object_1.1"

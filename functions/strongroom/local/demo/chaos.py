@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
 from strongroom.domain.errors import StrongroomError
+from strongroom.domain.hashing import CHUNK
 from strongroom.domain.ocfl.inventory import INVENTORY, Inventory, sidecar
 from strongroom.domain.ocfl.layout import object_root
 from strongroom.domain.ports import BlobStore, NotFound
 
-CHUNK = 1 << 20
 KINDS = ("flip_bits", "truncate", "delete", "replace", "rollback", "tamper_inventory", "wipe_node")
 
 

@@ -54,17 +54,17 @@ PackageFormat = Literal["zip", "tar", "tar.gz"]
 class JournalSpec:
     """One journal in one year (an AU is usually a year): who publishes it and how its articles look.
 
-    Only publisher and title (the archive's name segments) are needed; the rest is made up
-    from them when not given, so ``JournalSpec(publisher="acme", title="jbio")`` is a journal.
+    Only publisher and title (the archive's name segments) are needed; the rest, left empty, is
+    made up from them, so ``JournalSpec(publisher="acme", title="jbio")`` is a journal.
     """
 
     publisher: str  # segment, e.g. "northfield-society"
     title: str  # segment and journal-id, e.g. "jmbe"
-    publisher_name: str | None = None
-    host: str | None = None  # the publisher's web host, for self-uri and the web harvest
-    journal_title: str | None = None
-    issn: str | None = None
-    eissn: str | None = None
+    publisher_name: str = ""
+    host: str = ""  # the publisher's web host, for self-uri and the web harvest
+    journal_title: str = ""
+    issn: str = ""
+    eissn: str = ""
     field: str = "biology"  # picks the vocabulary: "biology" or "history"
     year: int = 2024
     volume: int = 1
@@ -82,7 +82,7 @@ class JournalSpec:
             "eissn": make_issn(number + 1),
         }
         for name, value in derived.items():
-            if getattr(self, name) is None:
+            if not getattr(self, name):
                 object.__setattr__(self, name, value)
 
     def for_year(self, year: int) -> JournalSpec:
@@ -505,7 +505,7 @@ def write_png(article: SampleArticle, width: int = 360, height: int = 240) -> by
     bars = rng.randint(4, 8)
     slot = (width - left - 16) // bars
     heights = [rng.randint(20, bottom - top) for _ in range(bars)]
-    columns = []  # per x: (colour, bar top y) — the bar fills from its top down to the axis
+    columns: list[tuple[bytes | None, int]] = []  # per x: (colour or none, bar top y) — the bar fills from its top down to the axis
     for x in range(width):
         i, within = divmod(x - left - 4, slot) if x > left + 3 else (-1, 0)
         if 0 <= i < bars and within < slot - 8:

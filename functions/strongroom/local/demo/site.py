@@ -12,11 +12,13 @@ import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from strongroom.domain.release import Trigger
 from strongroom.local.demo.samples import (
     CC_BY,
     PRESS,
     SOCIETY,
     JournalSpec,
+    PackageFormat,
     make_articles,
     make_package,
 )
@@ -40,7 +42,7 @@ def unpack(archive: Path, into: Path) -> Path:
     return top
 
 
-def _title(spec: JournalSpec, aus, trigger: str, attestation: str | None) -> ReleasedTitle:
+def _title(spec: JournalSpec, aus, trigger: Trigger, attestation: str | None) -> ReleasedTitle:
     return ReleasedTitle(
         publisher_id=spec.publisher, publisher_name=spec.publisher_name, title_id=spec.title,
         journal_title=spec.journal_title, issn=spec.issn, eissn=spec.eissn,
@@ -55,7 +57,8 @@ def sample_titles(dest: Path, articles: int = 3) -> list[ReleasedTitle]:
     dest = Path(dest)
     s23, s24 = SOCIETY, SOCIETY.for_year(2024)
     society_aus = []
-    for spec, au, seed, fmt in ((s23, "2023", 1, "zip"), (s24, "2024", 2, "tar.gz")):
+    years: tuple[tuple[JournalSpec, str, int, PackageFormat], ...] = ((s23, "2023", 1, "zip"), (s24, "2024", 2, "tar.gz"))
+    for spec, au, seed, fmt in years:
         package = make_package(dest / "packages", publisher=spec.publisher, title=spec.title, au=au,
                                articles=make_articles(articles, seed, spec), fmt=fmt, seed=seed)
         bag = unpack(package, dest / "bags" / f"{spec.title}-{au}")
