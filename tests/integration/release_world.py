@@ -36,7 +36,7 @@ class DepositedAu:
 
     @property
     def collection(self) -> str:
-        return self.au.split("/")[1]
+        return "_".join(self.au.split("/")[:2])
 
     def urls(self) -> list[str]:
         """Everything this AU lived at: harvested landing pages and PDFs, DOIs, and the archive
@@ -131,8 +131,11 @@ def get(url: str) -> tuple[int, bytes, str]:
 
 
 def deposit_release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
-    """Two new publishers (named afresh each time) and their three AUs, deposited and preserved."""
+    """Two new publishers (named afresh each time) and their three AUs, deposited and preserved.
+    Each world's articles are its own (seeds and article numbers from the tag): a world that keeps
+    its AUs dark must not find another world's released articles with the same titles and DOIs."""
     tag = uuid.uuid4().hex[:6]
+    own = int(tag, 16) % 100_000 * 100
     press, society = f"press-{tag}", f"society-{tag}"
     tmp = tmp_path_factory.mktemp("release-packages")
     deposited = []
@@ -143,11 +146,11 @@ def deposit_release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
                                                     (society, "jmbe", "2024", False, 33, 1)):
         journal = JournalSpec(publisher=publisher, title=title, field="history" if warc else "biology",
                               year=int(au))
-        articles = make_articles(2, seed, journal, start=start)
+        articles = make_articles(2, seed + own, journal, start=start + own)
         out = tmp / f"{publisher}-{au}"
         out.mkdir()
         package = make_package(out, publisher=publisher, title=title, au=au, articles=articles, warc=warc,
-                               seed=seed, fmt="tar" if warc else "zip")
+                               seed=seed + own, fmt="tar" if warc else "zip")
         cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", title, "--au", au)
         deposited.append(DepositedAu(f"{publisher}/{title}/{au}", articles, warc))
     return ReleaseWorld(local_archive, *deposited)

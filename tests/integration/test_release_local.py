@@ -53,11 +53,11 @@ def test_a_released_au_is_served_by_site_and_replay(release_world):
 
     # replay: the deposited PDF at its archive URL (the landing page + its path), raw and framed
     pdf_url = f"{article.url.rstrip('/')}/article.pdf"
-    status, cdx, _ = get(f"{w.replay}/{title}/cdx?url={pdf_url}&output=json")
+    status, cdx, _ = get(f"{w.replay}/{publisher}_{title}/cdx?url={pdf_url}&output=json")
     assert status == 200 and cdx.strip(), cdx
-    status, raw, ctype = get(f"{w.replay}/{title}/id_/{pdf_url}")
+    status, raw, ctype = get(f"{w.replay}/{publisher}_{title}/id_/{pdf_url}")
     assert status == 200 and raw == write_pdf(article)
-    status, framed, _ = get(f"{w.replay}/{title}/{pdf_url}")
+    status, framed, _ = get(f"{w.replay}/{publisher}_{title}/{pdf_url}")
     assert status == 200
 
     # the CLI shows the same release with its URLs

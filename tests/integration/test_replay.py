@@ -48,8 +48,8 @@ def targets(titles):
     with pdf.open() as fh:
         pdf_bytes = fh.read()
     return [
-        ("lrh", "2024", page.article.self_uris[0], page.article.title.encode(), "text/html"),
-        ("jmbe", "2024", plan.file_url(au, pdf), pdf_bytes, "application/pdf"),
+        (press.collection, "2024", page.article.self_uris[0], page.article.title.encode(), "text/html"),
+        (society.collection, "2024", plan.file_url(au, pdf), pdf_bytes, "application/pdf"),
     ]
 
 
@@ -93,11 +93,12 @@ def test_replay_with_the_wayback_server(release):
             with urllib.request.urlopen(f"{base}/{coll}/{ts}/{url}", timeout=10) as resp:
                 assert resp.status == 200
                 html = resp.read().decode("utf-8")
-                if coll == "lrh":
+                if coll == titles[1].collection:
                     check_banner(html)
                 else:
                     assert "Journal of Marine Biology and Ecology" in html
-        with urllib.request.urlopen(f"{base}/lrh/2024mp_/{targets(titles)[0][2]}", timeout=10) as resp:
+        with urllib.request.urlopen(f"{base}/{titles[1].collection}/2024mp_/{targets(titles)[0][2]}",
+                                    timeout=10) as resp:
             assert resp.status == 200 and b"wombat" in resp.read()  # pywb's own head insert is kept
     finally:
         proc.terminate()

@@ -93,7 +93,7 @@ def test_an_approved_release_is_polled_rendered_and_switched(world):
     r = report.release
     assert r.state == "published" and r.render_id == report.render_id
     assert set(r.progress["polls"].values()) <= {"ok", "repaired"}
-    assert r.urls["titles"]["acme/jbio"] == {"site": f"{SITE}/acme/jbio/", "replay": f"{REPLAY}/jbio/"}
+    assert r.urls["titles"]["acme/jbio"] == {"site": f"{SITE}/acme/jbio/", "replay": f"{REPLAY}/acme_jbio/"}
     pointer = read_pointer(world.public)
     assert pointer["aus"] == [AU_TWO_VERSIONS] and pointer["render_id"] == r.render_id
     site = pointer["site"]

@@ -28,7 +28,7 @@ def test_collection_layout_config_and_banner(tmp_path):
         assert {p.name for p in (coll / "templates").iterdir()} == {"banner.html", "custom_banner.html",
                                                                   "frame_insert.html"}
         assert yaml.safe_load((coll / "metadata.yaml").read_text("utf-8"))["title"] == title.journal_title
-    banner = (root / "collections" / "lrh" / "templates" / "banner.html").read_text("utf-8")
+    banner = (root / "collections" / titles[1].collection / "templates" / "banner.html").read_text("utf-8")
     assert 'rel="license" href="https://creativecommons.org/licenses/by/4.0/"' in banner
     assert "2025-03-01" in banner and "publisher ceased" in banner
     assert "{" not in banner and "}" not in banner  # nothing pywb's Jinja could read as a template

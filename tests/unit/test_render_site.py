@@ -271,7 +271,7 @@ def test_title_page_offers_the_wacz_kbart_replay_and_attestation(release):
     hrefs = [a["href"] for a in page.all("a")]
     assert "lakeside-up-lrh.wacz" in hrefs
     assert "../../kbart/strongroom_AllTitles_2025-03-01.txt" in hrefs
-    assert f"{REPLAY}/lrh/" in hrefs
+    assert f"{REPLAY}/lakeside-up_lrh/" in hrefs
     assert "../../attestation/index.html" in hrefs and titles[1].attestation_url in hrefs
     assert "publisher-ceased" in page.visible and "2025-01-15" in page.visible and "2025-03-01" in page.visible
     import hashlib

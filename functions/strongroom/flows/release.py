@@ -59,6 +59,7 @@ from strongroom.render.model import (
     ReleasedAu,
     ReleasedFile,
     ReleasedTitle,
+    replay_collection,
 )
 from strongroom.render.safety import delivery
 from strongroom.render.urls import SitePlan, file_site_path
@@ -366,7 +367,8 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
 def public_urls(target: PublishTarget, r: Release) -> dict:
     site = target.site_base_url.rstrip("/")
     replay = target.replay_base_url.rstrip("/")
-    titles = {t: {"site": f"{site}/{t}/", "replay": f"{replay}/{t.split('/')[1]}/"} for t in r.titles}
+    titles = {t: {"site": f"{site}/{t}/", "replay": f"{replay}/{replay_collection(*t.split('/')[:2])}/"}
+              for t in r.titles}
     return {"site": f"{site}/", "replay": f"{replay}/", "titles": titles}
 
 

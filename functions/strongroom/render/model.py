@@ -118,11 +118,17 @@ class ReleasedTitle:
     @property
     def collection(self) -> str:
         """The pywb collection name; replay URLs are <replay>/<collection>/<timestamp>/<url>."""
-        return self.title_id
+        return replay_collection(self.publisher_id, self.title_id)
 
     @property
     def trigger_text(self) -> str:
         return TRIGGERS[self.trigger]
+
+
+def replay_collection(publisher_id: str, title_id: str) -> str:
+    """publisher_title: title ids are unique only within a publisher, and '_' is in no id, so two
+    publishers' titles of the same id never share a collection."""
+    return f"{publisher_id}_{title_id}"
 
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")

@@ -96,12 +96,7 @@ class SitePlan:
         self.site_base_url = site_base_url.rstrip("/")
         self.articles: dict[tuple[str, int], ArticlePlace] = {}  # (au id, index in au.articles)
         self.file_urls: dict[tuple[str, str], str] = {}  # (au id, logical path) -> archive URL
-        seen_collections: dict[str, str] = {}
         for title in titles:
-            other = seen_collections.setdefault(title.collection, title.publisher_id)
-            if other != title.publisher_id:
-                raise ValueError(f"two released titles share the replay collection {title.collection!r} "
-                                 f"({other} and {title.publisher_id}); title ids must be unique in a release")
             for au in title.aus:
                 self._plan_au(au)
 
