@@ -85,6 +85,7 @@ down: venv
 # Part of `make test`.
 lint: venv
 	$(BIN)/ruff check functions tests
+	$(BIN)/ruff format --check functions tests
 	$(BIN)/mypy
 	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml --no-cache
 	$(BIN)/cfn-lint template.yaml infra/*.yaml

@@ -42,8 +42,9 @@ def _package(tmp: Path, name: str, au: str, seed: int) -> Path:
     journal = JournalSpec(publisher="acme", title="jbio")
     out = tmp / name
     out.mkdir()
-    made = make_package(out, publisher="acme", title="jbio", au=au,
-                        articles=make_articles(2, seed=seed, journal=journal), seed=seed)
+    made = make_package(
+        out, publisher="acme", title="jbio", au=au, articles=make_articles(2, seed=seed, journal=journal), seed=seed
+    )
     return made.rename(made.with_name(f"{name}.zip"))
 
 
@@ -119,5 +120,6 @@ def state(archive: Archive, prefix: str = "") -> dict[tuple[str, str], tuple[str
 def object_keys(archive: Archive, au: str) -> list[str]:
     """Every key of the AU's object on node 1 except logs (relative to the object root)."""
     root = ocfl.object_root(au)
-    return sorted(k[len(root) + 1:] for k in archive.nodes[0].store.objects
-                  if k.startswith(root + "/") and "/logs/" not in k)
+    return sorted(
+        k[len(root) + 1 :] for k in archive.nodes[0].store.objects if k.startswith(root + "/") and "/logs/" not in k
+    )

@@ -40,6 +40,10 @@ def create_catalog_table(client, name: str) -> None:
     """The catalog table as template.yaml declares it (keys and indexes), under another name:
     tests that make their own table cannot drift from the deployed one."""
     props = load(TEMPLATE)["Resources"]["CatalogTable"]["Properties"]
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", KeySchema=props["KeySchema"],
-                        AttributeDefinitions=props["AttributeDefinitions"],
-                        GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []))
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
+    )

@@ -45,8 +45,9 @@ class MemoryBlobStore:
         if key in self.objects:
             self.history.setdefault(key, []).append(self.objects[key])
         self.objects[key] = data
-        self.headers[key] = {k: v for k, v in (("Content-Type", content_type),
-                                               ("Content-Disposition", content_disposition)) if v}
+        self.headers[key] = {
+            k: v for k, v in (("Content-Type", content_type), ("Content-Disposition", content_disposition)) if v
+        }
         return self._info(key)
 
     def open(self, key, *, version_id=None) -> BinaryIO:
@@ -67,8 +68,12 @@ class MemoryBlobStore:
         for key in sorted(self.objects):
             if key.startswith(prefix):  # like ListObjectsV2: no checksum, no version id (head() has them)
                 data = self.objects[key]
-                yield StoredObject(key=key, size=len(data), etag=hashlib.md5(data).hexdigest(),
-                                   version_id=self._info(key).version_id if versions else None)
+                yield StoredObject(
+                    key=key,
+                    size=len(data),
+                    etag=hashlib.md5(data).hexdigest(),
+                    version_id=self._info(key).version_id if versions else None,
+                )
 
     def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         self._check()
@@ -84,8 +89,10 @@ class MemoryBlobStore:
         self._check()
         old = self.history.get(key, [])
         # like ListObjectVersions: size, ETag and version id; no checksum (head() has it)
-        out = [StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(), version_id=str(i))
-               for i, d in enumerate(old)]
+        out = [
+            StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(), version_id=str(i))
+            for i, d in enumerate(old)
+        ]
         if key in self.objects:
             current = self._info(key)
             out.append(StoredObject(key=key, size=current.size, etag=current.etag, version_id=current.version_id))
@@ -95,7 +102,7 @@ class MemoryBlobStore:
         """Write the current objects under prefix to a directory (for validators that want files)."""
         for key, data in self.objects.items():
             if key.startswith(prefix):
-                path = directory / key[len(prefix):]
+                path = directory / key[len(prefix) :]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
         return directory

@@ -26,8 +26,11 @@ SMALL_GB = 0.25
 def measure(arc: common.BenchArchive, gb: float) -> dict:
     """Ingest, bagit.py and sha256sum over one package, in that order, in one run."""
     pkg = common.package(gb)
-    print(f"\n  package {pkg.path.name}: {pkg.size / GB:.3f} GB, {pkg.articles} articles "
-          f"({3 * pkg.articles:,} small files) + one {pkg.big_file_bytes / GB:.2f} GB file", flush=True)
+    print(
+        f"\n  package {pkg.path.name}: {pkg.size / GB:.3f} GB, {pkg.articles} articles "
+        f"({3 * pkg.articles:,} small files) + one {pkg.big_file_bytes / GB:.2f} GB file",
+        flush=True,
+    )
     results = [
         arc.ingest(pkg),
         run("bagit.py --validate (bag on disk)", [str(BIN / "bagit.py"), "--validate", "--quiet", str(pkg.bag)]),
@@ -41,19 +44,44 @@ def report(run_: dict) -> None:
     pkg, results = run_["package"], run_["results"]
     ing, bagit, sha_pkg, _ = results
     print(f"\n  {pkg.size / GB:.3f} GB package ({pkg.path.name})")
-    table(["what", "wall s", "CPU s", "peak RSS MB", "MB/s (wall)", "wall ÷ sha256sum", "CPU ÷ sha256sum",
-           "wall ÷ bagit"],
-          [[m.what, m.wall, m.cpu, common.mb(m.maxrss), pkg.size / MB / m.wall, ratio(m.wall, sha_pkg.wall),
-            ratio(m.cpu, sha_pkg.cpu), ratio(m.wall, bagit.wall)] for m in results])
+    table(
+        [
+            "what",
+            "wall s",
+            "CPU s",
+            "peak RSS MB",
+            "MB/s (wall)",
+            "wall ÷ sha256sum",
+            "CPU ÷ sha256sum",
+            "wall ÷ bagit",
+        ],
+        [
+            [
+                m.what,
+                m.wall,
+                m.cpu,
+                common.mb(m.maxrss),
+                pkg.size / MB / m.wall,
+                ratio(m.wall, sha_pkg.wall),
+                ratio(m.cpu, sha_pkg.cpu),
+                ratio(m.wall, bagit.wall),
+            ]
+            for m in results
+        ],
+    )
     r = ing.report
     files = sum(1 for p in pkg.bag.rglob("*") if p.is_file())
-    print(f"  ingest: {files:,} files in the bag; {r['s3_request_count'] / files:.1f} S3 requests and "
-          f"{1000 * ing.wall / files:.1f} ms of wall time per file (12 nodes); peak RSS {common.mb(ing.maxrss)} MB")
-    print(f"  ingest through S3: read {r['s3_read'] / pkg.size:.3f} and wrote {r['s3_written'] / pkg.size:.3f} "
-          f"bytes per package byte (total {(r['s3_read'] + r['s3_written']) / pkg.size:.3f}); "
-          f"{r['s3_request_count']:,} S3 requests {r['s3_requests']}; scratch disk written "
-          f"{ing.disk_written / pkg.size:.2f} bytes per package byte; ingest's own clock {r['wall']:.1f} s",
-          flush=True)
+    print(
+        f"  ingest: {files:,} files in the bag; {r['s3_request_count'] / files:.1f} S3 requests and "
+        f"{1000 * ing.wall / files:.1f} ms of wall time per file (12 nodes); peak RSS {common.mb(ing.maxrss)} MB"
+    )
+    print(
+        f"  ingest through S3: read {r['s3_read'] / pkg.size:.3f} and wrote {r['s3_written'] / pkg.size:.3f} "
+        f"bytes per package byte (total {(r['s3_read'] + r['s3_written']) / pkg.size:.3f}); "
+        f"{r['s3_request_count']:,} S3 requests {r['s3_requests']}; scratch disk written "
+        f"{ing.disk_written / pkg.size:.2f} bytes per package byte; ingest's own clock {r['wall']:.1f} s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -63,9 +91,20 @@ def main() -> None:
     for r in runs:
         report(r)
     print("\n  peak memory against package size (ingest child, VmHWM)")
-    table(["package GB", "files", "ingest peak RSS MB", "ingest wall s", "ingest CPU s", "ingest ÷ sha256sum wall"],
-          [[r["package"].size / GB, 3 * r["package"].articles, common.mb(r["results"][0].maxrss), r["results"][0].wall,
-            r["results"][0].cpu, ratio(r["results"][0].wall, r["results"][2].wall)] for r in runs])
+    table(
+        ["package GB", "files", "ingest peak RSS MB", "ingest wall s", "ingest CPU s", "ingest ÷ sha256sum wall"],
+        [
+            [
+                r["package"].size / GB,
+                3 * r["package"].articles,
+                common.mb(r["results"][0].maxrss),
+                r["results"][0].wall,
+                r["results"][0].cpu,
+                ratio(r["results"][0].wall, r["results"][2].wall),
+            ]
+            for r in runs
+        ],
+    )
 
 
 def child(key: str) -> None:
@@ -88,8 +127,18 @@ def child(key: str) -> None:
     else:
         outcome = ingest_package(archive, key)
     wall = time.perf_counter() - started
-    print(json.dumps({"status": outcome.status, "copies": outcome.copies, "version": outcome.version,
-                      "wall": wall, "peak_rss": common.own_peak_rss(), **traffic.as_dict()}))
+    print(
+        json.dumps(
+            {
+                "status": outcome.status,
+                "copies": outcome.copies,
+                "version": outcome.version,
+                "wall": wall,
+                "peak_rss": common.own_peak_rss(),
+                **traffic.as_dict(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class CountingClient:
                 self.requests += 1
                 self.items += r.get("Count", 0)
             return r
+
         return counted
 
 
@@ -67,8 +68,16 @@ def fill(catalog: DynamoCatalog, n: int, seed: int = 1) -> None:
             last = (NOW - timedelta(days=gen.uniform(98, 120))).isoformat()  # due whatever its jitter
         else:
             last = (NOW - timedelta(days=gen.uniform(0, 82))).isoformat()  # not due
-        catalog.put_au(AuRecord(au=f"pub{i % 650}/t{i % 15000}/au{i}", head="v1", files=10, bytes=10**8,
-                                last_poll=last, updated=(NOW - timedelta(days=gen.uniform(100, 900))).isoformat()))
+        catalog.put_au(
+            AuRecord(
+                au=f"pub{i % 650}/t{i % 15000}/au{i}",
+                head="v1",
+                files=10,
+                bytes=10**8,
+                last_poll=last,
+                updated=(NOW - timedelta(days=gen.uniform(100, 900))).isoformat(),
+            )
+        )
 
 
 def measure(n: int) -> dict:
@@ -81,8 +90,13 @@ def measure(n: int) -> dict:
         fill(catalog, n)
         filled = time.perf_counter() - t
         cfg = settings().audit
-        archive = Archive(ingest=None, nodes=[], catalog=catalog, limits=settings().limits,  # type: ignore[arg-type]
-                          audit=replace(cfg, budget_bytes_per_run=10**15))
+        archive = Archive(
+            ingest=None,
+            nodes=[],
+            catalog=catalog,
+            limits=settings().limits,  # type: ignore[arg-type]
+            audit=replace(cfg, budget_bytes_per_run=10**15),
+        )
 
         counting.requests = counting.items = 0
         t = time.perf_counter()
@@ -95,10 +109,19 @@ def measure(n: int) -> dict:
         whole = plan_polls(catalog.list_aus(), {}, NOW, cfg.interval_days, 10**15, cfg.jitter_days)
         scan_ms = 1000 * (time.perf_counter() - t)
         scan_requests, scan_items = counting.requests, counting.items
-    return {"aus": n, "fill_s": filled, "due": len(whole), "planned": len(planned),
-            "all_due": "yes" if set(planned) <= set(whole) else "NO",
-            "index_ms": index_ms, "index_requests": index_requests, "index_items": index_items,
-            "scan_ms": scan_ms, "scan_requests": scan_requests, "scan_items": scan_items}
+    return {
+        "aus": n,
+        "fill_s": filled,
+        "due": len(whole),
+        "planned": len(planned),
+        "all_due": "yes" if set(planned) <= set(whole) else "NO",
+        "index_ms": index_ms,
+        "index_requests": index_requests,
+        "index_items": index_items,
+        "scan_ms": scan_ms,
+        "scan_requests": scan_requests,
+        "scan_items": scan_items,
+    }
 
 
 def main() -> None:
@@ -108,16 +131,47 @@ def main() -> None:
         print(f"  filling a catalog of {n:,} AUs in moto ...", flush=True)
         rows.append(measure(n))
         print(f"    filled in {rows[-1]['fill_s']:.0f} s", flush=True)
-    table(["AUs", "due", "planned (max_aus_per_run)", "all planned are due", "index: requests", "index: items read", "index: ms (moto)",
-           "scan: requests", "scan: items read", "scan: ms (moto)"],
-          [[r["aus"], r["due"], r["planned"], r["all_due"], r["index_requests"], r["index_items"], r["index_ms"],
-            r["scan_requests"], r["scan_items"], r["scan_ms"]] for r in rows])
+    table(
+        [
+            "AUs",
+            "due",
+            "planned (max_aus_per_run)",
+            "all planned are due",
+            "index: requests",
+            "index: items read",
+            "index: ms (moto)",
+            "scan: requests",
+            "scan: items read",
+            "scan: ms (moto)",
+        ],
+        [
+            [
+                r["aus"],
+                r["due"],
+                r["planned"],
+                r["all_due"],
+                r["index_requests"],
+                r["index_items"],
+                r["index_ms"],
+                r["scan_requests"],
+                r["scan_items"],
+                r["scan_ms"],
+            ]
+            for r in rows
+        ],
+    )
     first, last = rows[0], rows[-1]
-    print(f"  items read per planner run, {last['aus']:,} vs {first['aus']:,} AUs: "
-          f"index {last['index_items'] / max(1, first['index_items']):.2f}x, "
-          f"scan {last['scan_items'] / max(1, first['scan_items']):.2f}x", flush=True)
-    print(f"  planner_ms_at_1e3_aus / 1e5 on moto: {first['index_ms']:.0f} / {last['index_ms']:.0f} ms "
-          f"(moto's Query walks the table; DynamoDB reads only the index range)", flush=True)
+    print(
+        f"  items read per planner run, {last['aus']:,} vs {first['aus']:,} AUs: "
+        f"index {last['index_items'] / max(1, first['index_items']):.2f}x, "
+        f"scan {last['scan_items'] / max(1, first['scan_items']):.2f}x",
+        flush=True,
+    )
+    print(
+        f"  planner_ms_at_1e3_aus / 1e5 on moto: {first['index_ms']:.0f} / {last['index_ms']:.0f} ms "
+        f"(moto's Query walks the table; DynamoDB reads only the index range)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

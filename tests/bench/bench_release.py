@@ -51,11 +51,19 @@ def cache_root() -> Path:
 
 # --- input ------------------------------------------------------------------------------------
 
+
 def journal():
     from strongroom.local.demo.samples import JournalSpec
 
-    return JournalSpec(publisher=PUBLISHER, title=TITLE, publisher_name="Bench Academic Press",
-                       journal_title="Journal of Release Benchmarks", year=2024, volume=12, issues=4)
+    return JournalSpec(
+        publisher=PUBLISHER,
+        title=TITLE,
+        publisher_name="Bench Academic Press",
+        journal_title="Journal of Release Benchmarks",
+        year=2024,
+        volume=12,
+        issues=4,
+    )
 
 
 def cached_input() -> tuple[Path, Path]:
@@ -70,8 +78,16 @@ def cached_input() -> tuple[Path, Path]:
         shutil.rmtree(package, ignore_errors=True)
         shutil.rmtree(bags, ignore_errors=True)
         start = time.perf_counter()
-        made = make_package(package, publisher=PUBLISHER, title=TITLE, au=AU,
-                            articles=make_articles(articles_wanted(), 11, journal()), fmt="zip", warc=True, seed=11)
+        made = make_package(
+            package,
+            publisher=PUBLISHER,
+            title=TITLE,
+            au=AU,
+            articles=make_articles(articles_wanted(), 11, journal()),
+            fmt="zip",
+            warc=True,
+            seed=11,
+        )
         unpack(made, bags)
         done.write_text(made.name)
         print(f"generated {articles_wanted()} articles in {time.perf_counter() - start:.1f} s into {root}", flush=True)
@@ -87,16 +103,31 @@ def released_titles(bag: Path):
     from strongroom.render.model import ReleasedTitle
 
     spec = journal()
-    au = released_au_from_bags(f"{PUBLISHER}/{TITLE}/{AU}", [bag], ocfl_version="v1",
-                               deposited=datetime(2025, 1, 5, 9, 0, tzinfo=UTC))
-    return [ReleasedTitle(
-        publisher_id=PUBLISHER, publisher_name=spec.publisher_name, title_id=TITLE, journal_title=spec.journal_title,
-        issn=spec.issn, eissn=spec.eissn, license_id="CC-BY-4.0", license_url=CC_BY, license_name=CC_BY_NAME,
-        trigger="publisher-ceased", trigger_date=date(2025, 1, 15), release_date=date(2025, 3, 1),
-        attestation_url=None, aus=(au,))]
+    au = released_au_from_bags(
+        f"{PUBLISHER}/{TITLE}/{AU}", [bag], ocfl_version="v1", deposited=datetime(2025, 1, 5, 9, 0, tzinfo=UTC)
+    )
+    return [
+        ReleasedTitle(
+            publisher_id=PUBLISHER,
+            publisher_name=spec.publisher_name,
+            title_id=TITLE,
+            journal_title=spec.journal_title,
+            issn=spec.issn,
+            eissn=spec.eissn,
+            license_id="CC-BY-4.0",
+            license_url=CC_BY,
+            license_name=CC_BY_NAME,
+            trigger="publisher-ceased",
+            trigger_date=date(2025, 1, 15),
+            release_date=date(2025, 3, 1),
+            attestation_url=None,
+            aus=(au,),
+        )
+    ]
 
 
 # --- (a) render, in a child ---------------------------------------------------------------------
+
 
 def render_child(bag: Path, out: Path) -> None:
     """Runs in the child: render, then print the report and this process's peak memory as JSON."""
@@ -106,12 +137,17 @@ def render_child(bag: Path, out: Path) -> None:
     start = time.perf_counter()
     report = render_release(titles, out, site_base_url=SITE_URL, replay_base_url=REPLAY_URL, now=NOW)
     wall = time.perf_counter() - start
-    print(json.dumps({
-        "report": report.as_dict(), "wall": wall,
-        "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-        "warc": [str(p) for p in sorted((out / "replay" / "collections").glob("*/archive/*.warc.gz"))],
-    }))
+    print(
+        json.dumps(
+            {
+                "report": report.as_dict(),
+                "wall": wall,
+                "maxrss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "maxrss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                "warc": [str(p) for p in sorted((out / "replay" / "collections").glob("*/archive/*.warc.gz"))],
+            }
+        )
+    )
 
 
 def timed_process(cmd: list[str], cwd: Path | None = None) -> tuple[float, int, str]:
@@ -137,6 +173,7 @@ def render(bag: Path, out: Path) -> dict:
 
 # --- (a) the poll that opens a release ------------------------------------------------------------
 
+
 def poll_seconds(package: Path, scratch: Path) -> dict:
     """Ingest the package into twelve in-memory nodes (not timed), then time one run_poll of its AU.
 
@@ -150,9 +187,15 @@ def poll_seconds(package: Path, scratch: Path) -> dict:
 
     cfg = settings()
     scratch.mkdir(parents=True, exist_ok=True)
-    archive = Archive(ingest=MemoryBlobStore("ingest"),
-                      nodes=[NodeStore(n, MemoryBlobStore(n.bucket)) for n in cfg.nodes],
-                      catalog=MemoryCatalog(), limits=cfg.limits, audit=cfg.audit, clock=lambda: NOW, scratch=scratch)
+    archive = Archive(
+        ingest=MemoryBlobStore("ingest"),
+        nodes=[NodeStore(n, MemoryBlobStore(n.bucket)) for n in cfg.nodes],
+        catalog=MemoryCatalog(),
+        limits=cfg.limits,
+        audit=cfg.audit,
+        clock=lambda: NOW,
+        scratch=scratch,
+    )
     key = f"incoming/{PUBLISHER}/{TITLE}/{AU}/{package.name}"
     archive.ingest.put(key, package.read_bytes())
     start = time.perf_counter()
@@ -164,9 +207,13 @@ def poll_seconds(package: Path, scratch: Path) -> dict:
     start = time.perf_counter()
     report = run_poll(archive, au, now=NOW)
     poll = time.perf_counter() - start
-    return {"poll_seconds": poll, "ingest_seconds": ingest, "nodes": len(archive.nodes),
-            "outcome": f"{report.status}, {report.agreement}/{len(archive.nodes)} agree",
-            "files": sum(1 for k in archive.nodes[0].store.objects if "/content/" in k)}
+    return {
+        "poll_seconds": poll,
+        "ingest_seconds": ingest,
+        "nodes": len(archive.nodes),
+        "outcome": f"{report.status}, {report.agreement}/{len(archive.nodes)} agree",
+        "files": sum(1 for k in archive.nodes[0].store.objects if "/content/" in k),
+    }
 
 
 # --- (b) Hugo --------------------------------------------------------------------------------------
@@ -247,13 +294,26 @@ def write_hugo_site(titles, root: Path) -> int:
                 a = entry.article
                 pdf = entry.pdf
                 front = {
-                    "title": a.title, "doi": a.doi, "journal": title.journal_title, "issn": title.issn,
-                    "volume": a.volume, "issue": a.issue, "pub_date": a.pub_date,
-                    "citation_date": (a.pub_date or "").replace("-", "/"), "abstract": a.abstract,
-                    "license_url": title.license_url, "license_name": title.license_name,
+                    "title": a.title,
+                    "doi": a.doi,
+                    "journal": title.journal_title,
+                    "issn": title.issn,
+                    "volume": a.volume,
+                    "issue": a.issue,
+                    "pub_date": a.pub_date,
+                    "citation_date": (a.pub_date or "").replace("-", "/"),
+                    "abstract": a.abstract,
+                    "license_url": title.license_url,
+                    "license_name": title.license_name,
                     "pdf_url": f"{SITE_URL}/{pdf.path}" if pdf else "",
-                    "authors": [{"name": f"{p.given or ''} {p.surname or ''}".strip(), "orcid": p.orcid or "",
-                                 "citation": f"{p.surname}, {p.given}"} for p in a.authors],
+                    "authors": [
+                        {
+                            "name": f"{p.given or ''} {p.surname or ''}".strip(),
+                            "orcid": p.orcid or "",
+                            "citation": f"{p.surname}, {p.given}",
+                        }
+                        for p in a.authors
+                    ],
                 }
                 slug = entry.xml_path.split("/")[-2] if entry.xml_path else a.doi.replace("/", "-")
                 body = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n"
@@ -275,6 +335,7 @@ def hugo_runs(hugo: str, root: Path) -> tuple[list[float], int]:
 
 # --- (c) wb-manager -------------------------------------------------------------------------------
 
+
 def wb_manager(warcs: list[Path], root: Path) -> dict:
     """pywb's own way to a collection: init, then add (copies the WARC in and writes its CDXJ)."""
     shutil.rmtree(root, ignore_errors=True)
@@ -282,11 +343,14 @@ def wb_manager(warcs: list[Path], root: Path) -> dict:
     tool = str(BIN / "wb-manager")
     init, _, _ = timed_process([tool, "init", "bench"], cwd=root)
     add, rss, _ = timed_process([tool, "add", "bench", *map(str, warcs)], cwd=root)
-    lines = sum(len(p.read_text("utf-8").splitlines()) for p in (root / "collections" / "bench" / "indexes").glob("*.cdxj"))
+    lines = sum(
+        len(p.read_text("utf-8").splitlines()) for p in (root / "collections" / "bench" / "indexes").glob("*.cdxj")
+    )
     return {"init": init, "add": add, "cdxj_lines": lines}
 
 
 # --- the table ----------------------------------------------------------------------------------
+
 
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
@@ -318,54 +382,97 @@ def main() -> None:
         warcs = [Path(p) for p in result["warc"]]
         wb = wb_manager(warcs, work / "wb")
 
-        print(f"\nrelease of one title, one AU of {n} articles ({rep['counts']['files']} files, "
-              f"{rep['bytes']['files'] / 1e6:.1f} MB deposited, harvest WARC included); machine: "
-              f"{os.cpu_count()} cores, shared, one run")
-        rows = [(f"render part {p}", f"{sec[p]:7.2f} s") for p in ("files", "warc", "cdxj", "pywb", "wacz", "site", "search")]
+        print(
+            f"\nrelease of one title, one AU of {n} articles ({rep['counts']['files']} files, "
+            f"{rep['bytes']['files'] / 1e6:.1f} MB deposited, harvest WARC included); machine: "
+            f"{os.cpu_count()} cores, shared, one run"
+        )
+        rows = [
+            (f"render part {p}", f"{sec[p]:7.2f} s")
+            for p in ("files", "warc", "cdxj", "pywb", "wacz", "site", "search")
+        ]
         rows += [
-            ("render total (parts)", f"{rep['total_seconds']:7.2f} s   (render_release wall {result['wall']:.2f} s, "
-                                     f"child process {result['process_wall']:.2f} s with input description)"),
+            (
+                "render total (parts)",
+                f"{rep['total_seconds']:7.2f} s   (render_release wall {result['wall']:.2f} s, "
+                f"child process {result['process_wall']:.2f} s with input description)",
+            ),
             ("search index", rep["search"]),
-            ("render peak RSS", f"{mb(result['maxrss_self_kb'])} (render process), "
-                                f"{mb(result['maxrss_children_kb'])} (its largest child, pagefind; ru_maxrss carries over a fork, "
-                                "so this is an upper bound)"),
-            ("poll_seconds", f"{poll['poll_seconds']:7.2f} s   (run_poll, {poll['nodes']} in-memory nodes, "
-                             f"outcome {poll['outcome']}; ingest took {poll['ingest_seconds']:.1f} s)"),
-            ("trigger to public", f"{poll['poll_seconds'] + rep['total_seconds']:7.2f} s   (poll + render; "
-                                  "publishing to the bucket not included)"),
-            ("output", f"{rep['counts']['pages']} pages, {rep['counts']['warc_records']} WARC records, "
-                       f"{rep['counts']['cdxj_lines']} CDXJ lines, WARC {rep['bytes']['warc'] / 1e6:.1f} MB, "
-                       f"WACZ {rep['bytes']['wacz'] / 1e6:.1f} MB, site {rep['bytes']['site'] / 1e6:.1f} MB"),
+            (
+                "render peak RSS",
+                f"{mb(result['maxrss_self_kb'])} (render process), "
+                f"{mb(result['maxrss_children_kb'])} (its largest child, pagefind; ru_maxrss carries over a fork, "
+                "so this is an upper bound)",
+            ),
+            (
+                "poll_seconds",
+                f"{poll['poll_seconds']:7.2f} s   (run_poll, {poll['nodes']} in-memory nodes, "
+                f"outcome {poll['outcome']}; ingest took {poll['ingest_seconds']:.1f} s)",
+            ),
+            (
+                "trigger to public",
+                f"{poll['poll_seconds'] + rep['total_seconds']:7.2f} s   (poll + render; "
+                "publishing to the bucket not included)",
+            ),
+            (
+                "output",
+                f"{rep['counts']['pages']} pages, {rep['counts']['warc_records']} WARC records, "
+                f"{rep['counts']['cdxj_lines']} CDXJ lines, WARC {rep['bytes']['warc'] / 1e6:.1f} MB, "
+                f"WACZ {rep['bytes']['wacz'] / 1e6:.1f} MB, site {rep['bytes']['site'] / 1e6:.1f} MB",
+            ),
         ]
         print(table(rows))
 
         print("\nsite pages per second, ours vs Hugo (same articles, side by side)")
         ours_rate = pages / sec["site"]
-        rows = [("ours (site part)", f"{pages} pages in {sec['site']:.2f} s = {ours_rate:,.0f} pages/s "
-                                     "(article, volume, title, publisher, home pages + KBART + sitemap)")]
+        rows = [
+            (
+                "ours (site part)",
+                f"{pages} pages in {sec['site']:.2f} s = {ours_rate:,.0f} pages/s "
+                "(article, volume, title, publisher, home pages + KBART + sitemap)",
+            )
+        ]
         if hugo:
             med = statistics.median(hugo_walls)
             hugo_rate = hugo_pages / med
-            rows += [("hugo --quiet", f"{hugo_pages} pages in {med:.2f} s (median of {len(hugo_walls)}: "
-                                      f"{', '.join(f'{w:.2f}' for w in hugo_walls)}) = {hugo_rate:,.0f} pages/s "
-                                      f"({hugo_articles} article pages + lists + sitemap)"),
-                     ("ratio ours / hugo", f"{ours_rate / hugo_rate:.2f}x pages/s")]
+            rows += [
+                (
+                    "hugo --quiet",
+                    f"{hugo_pages} pages in {med:.2f} s (median of {len(hugo_walls)}: "
+                    f"{', '.join(f'{w:.2f}' for w in hugo_walls)}) = {hugo_rate:,.0f} pages/s "
+                    f"({hugo_articles} article pages + lists + sitemap)",
+                ),
+                ("ratio ours / hugo", f"{ours_rate / hugo_rate:.2f}x pages/s"),
+            ]
         else:
             rows.append(("hugo", "not installed and could not be installed (needs root and apt-get): skipped"))
         print(table(rows))
 
         ours_wc = sec["warc"] + sec["cdxj"]
         print("\nWARC + CDXJ, ours vs pywb's wb-manager on the same WARC")
-        print(table([
-            ("ours: warc + cdxj parts", f"{ours_wc:.2f} s  (warc {sec['warc']:.2f} s writes the WARC from the "
-                                        f"files, cdxj {sec['cdxj']:.2f} s indexes it: {rep['counts']['cdxj_lines']} lines)"),
-            ("wb-manager init", f"{wb['init']:.2f} s"),
-            ("wb-manager add", f"{wb['add']:.2f} s  (copies the WARC in, indexes it: {wb['cdxj_lines']} lines)"),
-            ("wb-manager add - init", f"{wb['add'] - wb['init']:.2f} s  (add less the tool's start-up, which init "
-                                      "roughly is: importing pywb)"),
-            ("ratio wb-manager (init+add) / ours", f"{(wb['init'] + wb['add']) / ours_wc:.2f}x"),
-            ("ratio (wb-manager add - init) / our cdxj", f"{(wb['add'] - wb['init']) / sec['cdxj']:.2f}x"),
-        ]))
+        print(
+            table(
+                [
+                    (
+                        "ours: warc + cdxj parts",
+                        f"{ours_wc:.2f} s  (warc {sec['warc']:.2f} s writes the WARC from the "
+                        f"files, cdxj {sec['cdxj']:.2f} s indexes it: {rep['counts']['cdxj_lines']} lines)",
+                    ),
+                    ("wb-manager init", f"{wb['init']:.2f} s"),
+                    (
+                        "wb-manager add",
+                        f"{wb['add']:.2f} s  (copies the WARC in, indexes it: {wb['cdxj_lines']} lines)",
+                    ),
+                    (
+                        "wb-manager add - init",
+                        f"{wb['add'] - wb['init']:.2f} s  (add less the tool's start-up, which init "
+                        "roughly is: importing pywb)",
+                    ),
+                    ("ratio wb-manager (init+add) / ours", f"{(wb['init'] + wb['add']) / ours_wc:.2f}x"),
+                    ("ratio (wb-manager add - init) / our cdxj", f"{(wb['add'] - wb['init']) / sec['cdxj']:.2f}x"),
+                ]
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

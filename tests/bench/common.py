@@ -55,6 +55,7 @@ def cache_dir() -> Path:
 
 # --- packages ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BenchPackage:
     """A cached sample package, its bag extracted beside it, and the AU it deposits into."""
@@ -95,12 +96,21 @@ def package(gb: float, articles: int | None = None, seed: int = 7) -> BenchPacka
     if not done.exists():
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
-        print(f"  building a {gb:g} GB package ({articles} articles + one {big / GB:.2f} GB file) in {home} ...",
-              flush=True)
+        print(
+            f"  building a {gb:g} GB package ({articles} articles + one {big / GB:.2f} GB file) in {home} ...",
+            flush=True,
+        )
         journal = samples.JournalSpec(publisher=BENCH_PUBLISHER, title=BENCH_TITLE)
-        made = samples.make_package(home, publisher=BENCH_PUBLISHER, title=BENCH_TITLE, au=au,
-                                    articles=samples.make_articles(articles, seed, journal), fmt="zip",
-                                    big_file_bytes=big, seed=seed)
+        made = samples.make_package(
+            home,
+            publisher=BENCH_PUBLISHER,
+            title=BENCH_TITLE,
+            au=au,
+            articles=samples.make_articles(articles, seed, journal),
+            fmt="zip",
+            big_file_bytes=big,
+            seed=seed,
+        )
         assert made == zip_path, made
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(home / "bag")
@@ -109,6 +119,7 @@ def package(gb: float, articles: int | None = None, seed: int = 7) -> BenchPacka
 
 
 # --- the archive --------------------------------------------------------------------------
+
 
 @dataclass
 class BenchArchive:
@@ -129,8 +140,12 @@ class BenchArchive:
         """Put the package where a publisher would (not timed: the push is the publisher's)."""
         from boto3.s3.transfer import TransferConfig
 
-        self.s3().upload_file(str(pkg.path), self.local.endpoints.ingest_bucket, pkg.key,
-                              Config=TransferConfig(multipart_chunksize=64 * MB, max_concurrency=4))
+        self.s3().upload_file(
+            str(pkg.path),
+            self.local.endpoints.ingest_bucket,
+            pkg.key,
+            Config=TransferConfig(multipart_chunksize=64 * MB, max_concurrency=4),
+        )
 
     def ingest(self, pkg: BenchPackage) -> Measured:
         """Upload the package (untimed), then ingest it in a child process of its own (timed),
@@ -138,8 +153,12 @@ class BenchArchive:
         reuses that measurement rather than ingest the same package twice (a duplicate)."""
         if pkg.au not in self.ingested:
             self.upload(pkg)
-            m = run("strongroom ingest", [sys.executable, "-m", "tests.bench.bench_ingest", "--child", pkg.key],
-                    env=self.env, json_out=True)
+            m = run(
+                "strongroom ingest",
+                [sys.executable, "-m", "tests.bench.bench_ingest", "--child", pkg.key],
+                env=self.env,
+                json_out=True,
+            )
             if m.report.get("status") != "preserved":
                 raise RuntimeError(f"the ingest of {pkg.key} ended {m.report}")
             self.ingested[pkg.au] = m
@@ -183,6 +202,7 @@ def archive() -> BenchArchive:
 
 
 # --- measuring children ----------------------------------------------------------------------
+
 
 @dataclass
 class Measured:
@@ -246,8 +266,9 @@ def run(what: str, argv: list[str], *, env: dict[str, str] | None = None, json_o
     out.seek(0)
     text = out.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed (status {proc.returncode}): {' '.join(argv)[:300]}\n"
-                           f"{text[-2000:]}\n{err[-4000:]}")
+        raise RuntimeError(
+            f"{what} failed (status {proc.returncode}): {' '.join(argv)[:300]}\n{text[-2000:]}\n{err[-4000:]}"
+        )
     if err.strip():
         sys.stderr.write(err)
     report = json.loads(text.strip().splitlines()[-1]) if json_out else {}
@@ -265,6 +286,7 @@ def checksum_files(tool: str, root: Path) -> list[str]:
 
 
 # --- counting S3 traffic inside a child --------------------------------------------------------
+
 
 class S3Traffic:
     """Bytes and requests that pass through this process's boto3 clients, by operation.
@@ -312,11 +334,16 @@ class S3Traffic:
         body.read = counted
 
     def as_dict(self) -> dict:
-        return {"s3_read": self.read, "s3_written": self.written, "s3_requests": dict(sorted(self.requests.items())),
-                "s3_request_count": sum(self.requests.values())}
+        return {
+            "s3_read": self.read,
+            "s3_written": self.written,
+            "s3_requests": dict(sorted(self.requests.items())),
+            "s3_request_count": sum(self.requests.values()),
+        }
 
 
 # --- printing ------------------------------------------------------------------------------
+
 
 def table(headers: list[str], rows: list[list], *, out=sys.stdout) -> str:
     """A plain-text table (also valid Markdown), numbers right-aligned."""
@@ -325,12 +352,21 @@ def table(headers: list[str], rows: list[list], *, out=sys.stdout) -> str:
     numeric = [all(_is_number(r[i]) for r in rows) for i in range(len(headers))]
 
     def line(r):
-        return "| " + " | ".join(c.rjust(w) if numeric[i] else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(r, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            + " |"
+        )
 
-    text = "\n".join([line(cells[0]), "|" + "|".join(("-" * (w + 1) + ":") if numeric[i] else ("-" * (w + 2))
-                                                     for i, w in enumerate(widths)) + "|"]
-                     + [line(r) for r in cells[1:]])
+    text = "\n".join(
+        [
+            line(cells[0]),
+            "|"
+            + "|".join(("-" * (w + 1) + ":") if numeric[i] else ("-" * (w + 2)) for i, w in enumerate(widths))
+            + "|",
+        ]
+        + [line(r) for r in cells[1:]]
+    )
     print(text, file=out, flush=True)
     return text
 

@@ -46,8 +46,16 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "Tide pools <script>alert(1)</script> of the outer reef"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # The flags a CI box needs: no sandbox (root), no GPU, nothing of Chrome's own phoning home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass(frozen=True)
@@ -76,20 +84,50 @@ def _free_port() -> int:
 
 def hostile_title(dest: Path) -> ReleasedTitle:
     """A third journal, deposited with a web harvest, whose first article's title holds a script tag."""
-    spec = JournalSpec(publisher="reef-press", title="jrs", publisher_name="Reef Press",
-                       journal_title="Journal of Reef Studies", year=2024, volume=3, issues=1)
+    spec = JournalSpec(
+        publisher="reef-press",
+        title="jrs",
+        publisher_name="Reef Press",
+        journal_title="Journal of Reef Studies",
+        year=2024,
+        volume=3,
+        issues=1,
+    )
     articles = make_articles(2, 7, spec)
     articles[0] = replace(articles[0], title=HOSTILE, italic=())
-    package = make_package(dest / "packages", publisher=spec.publisher, title=spec.title, au="2024",
-                           articles=articles, fmt="zip", warc=True, seed=7)
+    package = make_package(
+        dest / "packages",
+        publisher=spec.publisher,
+        title=spec.title,
+        au="2024",
+        articles=articles,
+        fmt="zip",
+        warc=True,
+        seed=7,
+    )
     bag = unpack(package, dest / "bags" / "jrs-2024")
-    au = released_au_from_bags(f"{spec.publisher}/{spec.title}/2024", [bag], ocfl_version="v1",
-                               deposited=datetime(2025, 1, 10, 8, 0, tzinfo=UTC))
+    au = released_au_from_bags(
+        f"{spec.publisher}/{spec.title}/2024",
+        [bag],
+        ocfl_version="v1",
+        deposited=datetime(2025, 1, 10, 8, 0, tzinfo=UTC),
+    )
     return ReleasedTitle(
-        publisher_id=spec.publisher, publisher_name=spec.publisher_name, title_id=spec.title,
-        journal_title=spec.journal_title, issn=spec.issn, eissn=spec.eissn, license_id="CC-BY-4.0",
-        license_url=CC_BY, license_name=CC_BY_NAME, trigger="unavailable-6-months",
-        trigger_date=date(2025, 1, 20), release_date=date(2025, 3, 1), attestation_url=None, aus=(au,))
+        publisher_id=spec.publisher,
+        publisher_name=spec.publisher_name,
+        title_id=spec.title,
+        journal_title=spec.journal_title,
+        issn=spec.issn,
+        eissn=spec.eissn,
+        license_id="CC-BY-4.0",
+        license_url=CC_BY,
+        license_name=CC_BY_NAME,
+        trigger="unavailable-6-months",
+        trigger_date=date(2025, 1, 20),
+        release_date=date(2025, 3, 1),
+        attestation_url=None,
+        aus=(au,),
+    )
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -120,8 +158,11 @@ def serve_static(root: Path, port: int):
 def serve_replay(replay_root: Path, port: int):
     """pywb's own server on the rendered replay root, as the replay host runs it."""
     wayback = Path(sys.executable).with_name("wayback")
-    proc = subprocess.Popen([str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(replay_root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(replay_root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -131,7 +172,9 @@ def serve_replay(replay_root: Path, port: int):
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace")) from None
+                    raise AssertionError(
+                        "wayback did not start: " + proc.stderr.read().decode(errors="replace")
+                    ) from None
                 time.sleep(0.2)
         yield
     finally:
@@ -203,8 +246,13 @@ def open_browser(playwright_driver, tmp_path):
     def launch(name: str = "desktop", **options) -> Session:
         profile = tmp_path / f"profile-{name}"
         context = playwright_driver.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            accept_downloads=True, **options)
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            accept_downloads=True,
+            **options,
+        )
         session = Session(context)
         context.on("request", lambda request: session.requests.append(request.url))
 

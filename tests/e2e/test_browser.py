@@ -146,8 +146,9 @@ def test_search_works_under_the_sites_policy(deployment, open_browser):
 def test_pages_fit_a_phone_and_load_nothing_from_elsewhere(deployment, open_browser):
     """375 CSS px wide, as a small phone: no page scrolls sideways, tables included."""
     title, entry = deployment.hostile()
-    session = open_browser("phone", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True,
-                           device_scale_factor=2)
+    session = open_browser(
+        "phone", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page = session.page()
     au = next(a for a in title.aus if entry in a.articles)
     visited = []

@@ -57,11 +57,17 @@ class ArchiveUnderTest:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run `strongroom --data <this archive> ARGS` as a user would, in a process of its own."""
-        result = subprocess.run([sys.executable, "-m", "strongroom.commands.cli", "--data", str(self.data_dir), *args],
-                                env=self.env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "strongroom.commands.cli", "--data", str(self.data_dir), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"strongroom {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"strongroom {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def log(self) -> str:
@@ -72,11 +78,13 @@ class ArchiveUnderTest:
 def local_archive(tmp_path_factory) -> ArchiveUnderTest:
     data_dir = tmp_path_factory.mktemp("archive")
     env = dict(os.environ)
-    env.update({
-        "STRONGROOM_LOCAL_PORTS": str(_port_base()),
-        "STRONGROOM_TEMPLATE": os.pathsep.join([str(REPO / "template.yaml"), str(TEST_TEMPLATE)]),
-        "PYTHONPATH": os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p),
-    })
+    env.update(
+        {
+            "STRONGROOM_LOCAL_PORTS": str(_port_base()),
+            "STRONGROOM_TEMPLATE": os.pathsep.join([str(REPO / "template.yaml"), str(TEST_TEMPLATE)]),
+            "PYTHONPATH": os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p),
+        }
+    )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
         env.pop(name, None)  # the archive sets its own, as Lambda would
     archive = ArchiveUnderTest(data_dir, env, endpoints=None)  # type: ignore[arg-type]

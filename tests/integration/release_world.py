@@ -1,7 +1,6 @@
 """The release world: three AUs of two publishers deposited into the local archive, one title
 released (session-scoped, shared by test_release_local.py and test_dark_stays_dark.py)."""
 
-
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +40,16 @@ class DepositedAu:
     def urls(self) -> list[str]:
         """Everything this AU lived at: harvested landing pages and PDFs, DOIs, and the archive
         URLs of deposited files (the landing page + the file's path in the article's folder)."""
-        return [u for a in self.articles for u in (a.url, a.pdf_url, f"https://doi.org/{a.doi}",
-                                                   *(f"{a.url.rstrip('/')}/{name}" for name in DEPOSITED))]
+        return [
+            u
+            for a in self.articles
+            for u in (
+                a.url,
+                a.pdf_url,
+                f"https://doi.org/{a.doi}",
+                *(f"{a.url.rstrip('/')}/{name}" for name in DEPOSITED),
+            )
+        ]
 
     def markers(self) -> list[str]:
         """Text that would give this AU away on a public page."""
@@ -110,14 +117,26 @@ class ReleaseWorld:
 
 def proposal(aus: list[str], board_for: int = 9) -> dict:
     since = (date.today() - timedelta(days=400)).isoformat()
-    return {"aus": aus, "trigger": "publisher-ceased", "license": "CC-BY-4.0",
-            "evidence": {"unavailable_since": since, "ceased_on": since,
-                         "board": {"for": board_for, "against": 1, "abstain": 0}}}
+    return {
+        "aus": aus,
+        "trigger": "publisher-ceased",
+        "license": "CC-BY-4.0",
+        "evidence": {
+            "unavailable_since": since,
+            "ceased_on": since,
+            "board": {"for": board_for, "against": 1, "abstain": 0},
+        },
+    }
 
 
 def cli(archive, *args) -> str:
-    result = subprocess.run([sys.executable, "-m", "strongroom.commands.cli", "--data", str(archive.data_dir), *args],
-                            env=archive.env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "strongroom.commands.cli", "--data", str(archive.data_dir), *args],
+        env=archive.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"strongroom {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -141,16 +160,25 @@ def deposit_release_world(local_archive, tmp_path_factory) -> ReleaseWorld:
     deposited = []
     for publisher in (press, society):
         cli(local_archive, "local", "add-publisher", publisher)
-    for publisher, title, au, warc, seed, start in ((press, "lrh", "2023", True, 31, 1),
-                                                    (press, "lrh", "2024", True, 32, 11),
-                                                    (society, "jmbe", "2024", False, 33, 1)):
-        journal = JournalSpec(publisher=publisher, title=title, field="history" if warc else "biology",
-                              year=int(au))
+    for publisher, title, au, warc, seed, start in (
+        (press, "lrh", "2023", True, 31, 1),
+        (press, "lrh", "2024", True, 32, 11),
+        (society, "jmbe", "2024", False, 33, 1),
+    ):
+        journal = JournalSpec(publisher=publisher, title=title, field="history" if warc else "biology", year=int(au))
         articles = make_articles(2, seed + own, journal, start=start + own)
         out = tmp / f"{publisher}-{au}"
         out.mkdir()
-        package = make_package(out, publisher=publisher, title=title, au=au, articles=articles, warc=warc,
-                               seed=seed + own, fmt="tar" if warc else "zip")
+        package = make_package(
+            out,
+            publisher=publisher,
+            title=title,
+            au=au,
+            articles=articles,
+            warc=warc,
+            seed=seed + own,
+            fmt="tar" if warc else "zip",
+        )
         cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", title, "--au", au)
         deposited.append(DepositedAu(f"{publisher}/{title}/{au}", articles, warc))
     return ReleaseWorld(local_archive, *deposited)

@@ -52,8 +52,10 @@ ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
 PUBLISHER, TITLE, AU_NAME = "lakeside-up", "lrh", "2024"
 AU = f"{PUBLISHER}/{TITLE}/{AU_NAME}"
-NODE_REGIONS = [n["region"] for n in tomllib.loads(
-    (ROOT / "functions" / "strongroom" / "strongroom.toml").read_text("utf-8"))["nodes"]]
+NODE_REGIONS = [
+    n["region"]
+    for n in tomllib.loads((ROOT / "functions" / "strongroom" / "strongroom.toml").read_text("utf-8"))["nodes"]
+]
 # What only the Lambda service, not the template, puts in a function's environment.
 TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -107,12 +109,19 @@ def functions_of(built_template: Path, values: dict) -> dict[str, Function]:
         if res["Type"] != "AWS::Serverless::Function":
             continue
         props = {**defaults, **res["Properties"]}
-        env = {**defaults.get("Environment", {}).get("Variables", {}),
-               **res["Properties"].get("Environment", {}).get("Variables", {})}
+        env = {
+            **defaults.get("Environment", {}).get("Variables", {}),
+            **res["Properties"].get("Environment", {}).get("Variables", {}),
+        }
         out[logical_id] = Function(
-            logical_id, resolve(props["FunctionName"], values), props["Handler"],
-            built_template.parent / props["CodeUri"], int(props.get("MemorySize", 128)),
-            int(props.get("Timeout", 3)), {k: resolve(v, values) for k, v in env.items()})
+            logical_id,
+            resolve(props["FunctionName"], values),
+            props["Handler"],
+            built_template.parent / props["CodeUri"],
+            int(props.get("MemorySize", 128)),
+            int(props.get("Timeout", 3)),
+            {k: resolve(v, values) for k, v in env.items()},
+        )
     return out
 
 
@@ -127,21 +136,39 @@ class Sandbox:
         tmp = work / "tmp"  # the function's /tmp
         tmp.mkdir(parents=True, exist_ok=True)
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC", "TMPDIR": str(tmp),
-            "LAMBDA_TASK_ROOT": str(fn.artifact), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-            "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "test", "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "_HANDLER": fn.handler, "_X_AMZN_TRACE_ID": TRACE,
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "TMPDIR": str(tmp),
+            "LAMBDA_TASK_ROOT": str(fn.artifact),
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "test",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "_HANDLER": fn.handler,
+            "_X_AMZN_TRACE_ID": TRACE,
             # Lambda keeps /tmp per environment; the replay's default /tmp/replay is shared on this machine.
             "STRONGROOM_REPLAY_DIR": str(tmp / "replay"),
-            **extra_env, **fn.env,
+            **extra_env,
+            **fn.env,
         }
         self.log = (work / "log.txt").open("a")
-        self.proc = subprocess.Popen([str(python), "-I", str(RUNNER), str(fn.artifact), fn.handler],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     env=env, text=True, cwd=fn.artifact)
+        self.proc = subprocess.Popen(
+            [str(python), "-I", str(RUNNER), str(fn.artifact), fn.handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+            text=True,
+            cwd=fn.artifact,
+        )
         self.lock = threading.Lock()
 
     def invoke(self, event) -> dict:
@@ -149,15 +176,20 @@ class Sandbox:
             event_file = self.work / f"event-{uuid.uuid4().hex}.json"
             event_file.write_text(json.dumps(event), encoding="utf-8")
             timeout = min(self.fn.timeout, 300)  # the template's, but never more than a test may wait
-            request = {"event": str(event_file), "deadline": time.time() + self.fn.timeout,
-                       "request_id": str(uuid.uuid4()), "account": ACCOUNT}
+            request = {
+                "event": str(event_file),
+                "deadline": time.time() + self.fn.timeout,
+                "request_id": str(uuid.uuid4()),
+                "account": ACCOUNT,
+            }
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
             ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
             line = self.proc.stdout.readline() if ready else ""
             if not line:
-                raise AssertionError(f"{self.fn.logical_id} ({self.region}) gave no answer in {timeout} s; "
-                                     f"its log:\n{self.tail()}")
+                raise AssertionError(
+                    f"{self.fn.logical_id} ({self.region}) gave no answer in {timeout} s; its log:\n{self.tail()}"
+                )
             answer = json.loads(line)
             answer["log"] = self.log.name
             return answer
@@ -246,8 +278,11 @@ class _InvokeHandler(BaseHTTPRequestHandler):
             return self._send(400, b'{"message": "not an Invoke request"}')
         name, region = unquote(m.group(1)).split(":function:")[-1], region.group(1)
         if self.server.sandbox(name, region) is None:
-            return self._send(404, json.dumps({"Type": "User", "message": f"Function not found: {name}"}).encode(),
-                              {"x-amzn-ErrorType": "ResourceNotFoundException"})
+            return self._send(
+                404,
+                json.dumps({"Type": "User", "message": f"Function not found: {name}"}).encode(),
+                {"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
         event = json.loads(payload or b"{}")
         if self.headers.get("X-Amz-Invocation-Type") == "Event":
             t = threading.Thread(target=self.server.invoke, args=(name, region, event), daemon=True)
@@ -269,9 +304,24 @@ def built(tmp_path_factory) -> Path:
     assert sam.exists(), "the SAM CLI is not installed: run `make sam` (make test does)"
     out = tmp_path_factory.mktemp("sam")
     # -o: never remake the venvs under the running tests; `make test` has just made them.
-    r = subprocess.run(["make", "--no-print-directory", "-o", ".venv/.installed", "-o", ".venv/sam/.installed",
-                        "build", "ARCH=x86_64", f"BUILD_DIR={out / 'build'}", f"NODE_BUILD_DIR={out / 'node'}"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "-o",
+            ".venv/sam/.installed",
+            "build",
+            "ARCH=x86_64",
+            f"BUILD_DIR={out / 'build'}",
+            f"NODE_BUILD_DIR={out / 'node'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, f"make build failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
     return out
 
@@ -289,8 +339,11 @@ def lambda_python(tmp_path_factory) -> Path:
 def moto_server(tmp_path_factory):
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -307,8 +360,14 @@ def moto_server(tmp_path_factory):
 
 
 def client(service: str, endpoint: str, region: str = REGION):
-    return boto3.client(service, region_name=region, endpoint_url=endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}),
+    )
 
 
 def make_aws(endpoint: str) -> dict:
@@ -325,14 +384,29 @@ def make_aws(endpoint: str) -> dict:
         regional.create_bucket(Bucket=node_bucket(region), **kwargs)
         regional.put_bucket_versioning(Bucket=node_bucket(region), VersioningConfiguration={"Status": "Enabled"})
     create_catalog_table(client("dynamodb", endpoint), f"{PREFIX}-catalog")
-    origin = {"DomainName": f"{PREFIX}-public-{ACCOUNT}.s3.{REGION}.amazonaws.com",
-              "S3OriginConfig": {"OriginAccessIdentity": ""}}
-    dist = client("cloudfront", endpoint).create_distribution(DistributionConfig={
-        "CallerReference": "test", "Comment": "site", "Enabled": True,
-        "Origins": {"Quantity": 2, "Items": [{**origin, "Id": "site", "OriginPath": "/releases/none/site"},
-                                             {**origin, "Id": "attestation"}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})["Distribution"]
+    origin = {
+        "DomainName": f"{PREFIX}-public-{ACCOUNT}.s3.{REGION}.amazonaws.com",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    dist = client("cloudfront", endpoint).create_distribution(
+        DistributionConfig={
+            "CallerReference": "test",
+            "Comment": "site",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 2,
+                "Items": [
+                    {**origin, "Id": "site", "OriginPath": "/releases/none/site"},
+                    {**origin, "Id": "attestation"},
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "site",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            },
+        }
+    )["Distribution"]
     return {"SiteDistribution": dist["Id"], "SiteDistribution.DomainName": dist["DomainName"]}
 
 
@@ -346,10 +420,12 @@ class World:
     state: dict = field(default_factory=dict)
 
     def invoke(self, logical_id: str, event, region: str = REGION) -> dict:
-        fn = (self.control.get(logical_id) or self.node[logical_id])
+        fn = self.control.get(logical_id) or self.node[logical_id]
         answer = self.fake_lambda.invoke(fn.name, region, event)
-        assert answer["ok"], f"{logical_id} failed: {answer['error']['errorMessage']}\n" \
-                             f"{answer['error']['stackTrace']}\nlog: {answer['log']}"
+        assert answer["ok"], (
+            f"{logical_id} failed: {answer['error']['errorMessage']}\n"
+            f"{answer['error']['stackTrace']}\nlog: {answer['log']}"
+        )
         return answer["result"]
 
     def s3(self):
@@ -359,20 +435,37 @@ class World:
 @pytest.fixture(scope="module")
 def world(built, lambda_python, moto_server, tmp_path_factory):
     stand_ins = make_aws(moto_server)
-    common = {"AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
-              "Prefix": PREFIX}
-    control = functions_of(built / "build" / "template.yaml", {
-        **common, **stand_ins, "AWS::Region": REGION, "CatalogTable": f"{PREFIX}-catalog",
-        "NodeBuckets": json.dumps({r: node_bucket(r) for r in NODE_REGIONS}), "AdminArns": [ALICE, BOB],
-        "ReplayFunctionUrl.FunctionUrl": f"https://replay-test.lambda-url.{REGION}.on.aws/"})
-    node_by_region = {r: functions_of(built / "node" / "template.yaml", {
-        **common, "AWS::Region": r, "NodeBucket": node_bucket(r), "ControlRegion": REGION}) for r in NODE_REGIONS}
+    common = {"AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "Prefix": PREFIX}
+    control = functions_of(
+        built / "build" / "template.yaml",
+        {
+            **common,
+            **stand_ins,
+            "AWS::Region": REGION,
+            "CatalogTable": f"{PREFIX}-catalog",
+            "NodeBuckets": json.dumps({r: node_bucket(r) for r in NODE_REGIONS}),
+            "AdminArns": [ALICE, BOB],
+            "ReplayFunctionUrl.FunctionUrl": f"https://replay-test.lambda-url.{REGION}.on.aws/",
+        },
+    )
+    node_by_region = {
+        r: functions_of(
+            built / "node" / "template.yaml",
+            {**common, "AWS::Region": r, "NodeBucket": node_bucket(r), "ControlRegion": REGION},
+        )
+        for r in NODE_REGIONS
+    }
     node = node_by_region[NODE_REGIONS[0]]
     work = tmp_path_factory.mktemp("lambda")
 
     def make_sandbox_for(fn: Function, region: str, **extra) -> Sandbox:
-        return Sandbox(fn, region, lambda_python, work / f"{fn.logical_id}-{region}-{uuid.uuid4().hex[:6]}",
-                       {"AWS_ENDPOINT_URL": moto_server, "AWS_ENDPOINT_URL_LAMBDA": server.url, **extra})
+        return Sandbox(
+            fn,
+            region,
+            lambda_python,
+            work / f"{fn.logical_id}-{region}-{uuid.uuid4().hex[:6]}",
+            {"AWS_ENDPOINT_URL": moto_server, "AWS_ENDPOINT_URL_LAMBDA": server.url, **extra},
+        )
 
     def make_sandbox(name: str, region: str) -> Sandbox | None:
         if region == REGION:
@@ -409,8 +502,9 @@ def test_every_function_of_both_templates_is_built_by_the_makefile(built):
                 assert res.get("Metadata", {}).get("BuildMethod") == "makefile", logical_id
                 functions[logical_id] = res
     assert sorted(functions) == sorted(makefile_list("FUNCTIONS"))
-    artifacts = {p.name for p in (built / "build").iterdir() if p.is_dir()} | \
-                {p.name for p in (built / "node").iterdir() if p.is_dir()}
+    artifacts = {p.name for p in (built / "build").iterdir() if p.is_dir()} | {
+        p.name for p in (built / "node").iterdir() if p.is_dir()
+    }
     assert artifacts == set(functions)
 
 
@@ -420,18 +514,29 @@ def _artifacts(built: Path) -> dict[str, Path]:
 
 def test_artifacts_hold_the_lambda_code_and_its_data_and_nothing_of_the_cli_or_local_runtime(built):
     source = ROOT / "functions" / "strongroom"
-    templates = sorted(p.relative_to(ROOT / "site_templates") for p in (ROOT / "site_templates").rglob("*")
-                       if p.is_file())
+    templates = sorted(
+        p.relative_to(ROOT / "site_templates") for p in (ROOT / "site_templates").rglob("*") if p.is_file()
+    )
     for name, art in _artifacts(built).items():
         pkg = art / "strongroom"
-        for left_out in ("commands", "local", "cli.py", "commands.py", "samples.py", "deposit.py",
-                         "render/demo.py", "domain/chaos.py"):
+        for left_out in (
+            "commands",
+            "local",
+            "cli.py",
+            "commands.py",
+            "samples.py",
+            "deposit.py",
+            "render/demo.py",
+            "domain/chaos.py",
+        ):
             assert not (pkg / left_out).exists(), f"{name} holds {left_out}"
         assert (pkg / "strongroom.toml").read_bytes() == (source / "strongroom.toml").read_bytes()
         for data in source.glob("domain/*.json"):
             assert (pkg / "domain" / data.name).read_bytes() == data.read_bytes(), f"{name} lacks {data.name}"
-        assert sorted(p.relative_to(pkg / "site_templates") for p in (pkg / "site_templates").rglob("*")
-                      if p.is_file()) == templates, name
+        assert (
+            sorted(p.relative_to(pkg / "site_templates") for p in (pkg / "site_templates").rglob("*") if p.is_file())
+            == templates
+        ), name
         for sub in makefile_list("LAMBDA_PACKAGES"):
             if (source / sub).is_dir():
                 expected = {p.relative_to(source) for p in (source / sub).rglob("*.py")}
@@ -460,8 +565,11 @@ def test_every_strongroom_import_in_an_artifact_resolves_inside_it(built):
                 parts = imported.split(".")
                 # `from strongroom.x import name`: name is a module or an attribute of strongroom/x
                 candidates = [parts, parts[:-1]]
-                found = any((art.joinpath(*c).with_suffix(".py")).is_file() or (art.joinpath(*c) / "__init__.py").is_file()
-                            for c in candidates if c)
+                found = any(
+                    (art.joinpath(*c).with_suffix(".py")).is_file() or (art.joinpath(*c) / "__init__.py").is_file()
+                    for c in candidates
+                    if c
+                )
                 assert found, f"{name}: {module.relative_to(art)} imports {imported}, which the artifact lacks"
 
 
@@ -492,41 +600,78 @@ def test_each_function_gets_exactly_its_dependencies_for_its_architecture(built)
 
 
 def s3_event(bucket: str, key: str, version: str, size: int) -> dict:
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventTime": "2026-03-01T12:00:00.000Z",
-        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "AWS:AIDAPUBLISHER"},
-        "requestParameters": {"sourceIPAddress": "192.0.2.1"}, "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "PackageDeposited",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A"}, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": key, "size": size, "eTag": "x", "versionId": version, "sequencer": "0066"}}}]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-03-01T12:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AIDAPUBLISHER"},
+                "requestParameters": {"sourceIPAddress": "192.0.2.1"},
+                "responseElements": {},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "PackageDeposited",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A"}, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": key, "size": size, "eTag": "x", "versionId": version, "sequencer": "0066"},
+                },
+            }
+        ]
+    }
 
 
 def api_event(method: str, resource: str, path: str, who: str, body=None, params=None) -> dict:
     from strongroom.local.api import rest_event  # the REST (v1) proxy event, as API Gateway sends it
 
-    return rest_event(method, resource, path, path_parameters=params, headers={"Content-Type": "application/json"},
-                      body=json.dumps(body) if body is not None else None,
-                      identity={"userArn": who, "accessKey": "AKIAEXAMPLE", "accountId": ACCOUNT})
+    return rest_event(
+        method,
+        resource,
+        path,
+        path_parameters=params,
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(body) if body is not None else None,
+        identity={"userArn": who, "accessKey": "AKIAEXAMPLE", "accountId": ACCOUNT},
+    )
 
 
 def url_event(path: str) -> dict:
     """A Function URL (payload 2.0) GET."""
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {"host": "replay-test.lambda-url.us-east-1.on.aws", "accept": "text/html"},
-            "requestContext": {"accountId": ACCOUNT, "apiId": "replay-test", "domainName": "replay-test.lambda-url",
-                               "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
-                                        "sourceIp": "192.0.2.1", "userAgent": "test"},
-                               "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
-                               "time": "01/Mar/2026:12:00:00 +0000", "timeEpoch": 0},
-            "isBase64Encoded": False}
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "replay-test.lambda-url.us-east-1.on.aws", "accept": "text/html"},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "replay-test",
+            "domainName": "replay-test.lambda-url",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "test",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Mar/2026:12:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "isBase64Encoded": False,
+    }
 
 
 def deposit(world: World, tmp: Path) -> tuple[str, str, int]:
     from strongroom.local.demo.samples import JournalSpec, make_articles, make_package
 
     journal = JournalSpec(publisher=PUBLISHER, title=TITLE, field="history", year=2024, issues=1)
-    package = make_package(tmp, publisher=PUBLISHER, title=TITLE, au=AU_NAME,
-                           articles=make_articles(3, 7, journal), warc=True, seed=7)
+    package = make_package(
+        tmp, publisher=PUBLISHER, title=TITLE, au=AU_NAME, articles=make_articles(3, 7, journal), warc=True, seed=7
+    )
     key = f"incoming/{PUBLISHER}/{TITLE}/{AU_NAME}/{package.name}"
     put = world.s3().put_object(Bucket=f"{PREFIX}-ingest-{ACCOUNT}", Key=key, Body=package.read_bytes())
     return key, put["VersionId"], package.stat().st_size
@@ -568,9 +713,15 @@ def test_the_archive_runs_from_the_artifacts(world, ingested):
 
     # Release: proposed by one admin, approved by another; the approval starts the worker, which
     # polls through the auditors, renders the site, WACZ and replay, and switches the distribution.
-    proposal = {"title": f"{PUBLISHER}/{TITLE}", "trigger": "publisher-ceased",
-                "evidence": {"unavailable_since": "2025-06-01", "ceased_on": "2025-05-31",
-                             "board": {"for": 9, "against": 1, "abstain": 0, "decided_on": "2026-02-20"}}}
+    proposal = {
+        "title": f"{PUBLISHER}/{TITLE}",
+        "trigger": "publisher-ceased",
+        "evidence": {
+            "unavailable_since": "2025-06-01",
+            "ceased_on": "2025-05-31",
+            "board": {"for": 9, "against": 1, "abstain": 0, "decided_on": "2026-02-20"},
+        },
+    }
     # A body nested 100000 deep is answered 400 in the error shape by the artifact too (no RecursionError).
     nested = api_event("POST", "/releases", "/releases", ALICE)
     nested["body"] = "[" * 100000 + "]" * 100000
@@ -579,16 +730,25 @@ def test_the_archive_runs_from_the_artifacts(world, ingested):
     answer = world.invoke("ReleaseApiFunction", api_event("POST", "/releases", "/releases", ALICE, proposal))
     assert answer["statusCode"] == 201, answer
     release_id = json.loads(answer["body"])["id"]
-    answer = world.invoke("ReleaseApiFunction", api_event(
-        "POST", "/releases/{release_id}/approve", f"/releases/{release_id}/approve", BOB,
-        params={"release_id": release_id}))
+    answer = world.invoke(
+        "ReleaseApiFunction",
+        api_event(
+            "POST",
+            "/releases/{release_id}/approve",
+            f"/releases/{release_id}/approve",
+            BOB,
+            params={"release_id": release_id},
+        ),
+    )
     assert answer["statusCode"] == 202, answer
     world.fake_lambda.settle()
     worker = [a for name, _, a in world.fake_lambda.answers if name == f"{PREFIX}-release-worker"]
     assert len(worker) == 1 and worker[0]["ok"], worker and worker[0].get("error")
     assert worker[0]["result"]["state"] == "published", worker[0]["result"]
-    answer = world.invoke("ReleaseApiFunction", api_event(
-        "GET", "/releases/{release_id}", f"/releases/{release_id}", ALICE, params={"release_id": release_id}))
+    answer = world.invoke(
+        "ReleaseApiFunction",
+        api_event("GET", "/releases/{release_id}", f"/releases/{release_id}", ALICE, params={"release_id": release_id}),
+    )
     shown = json.loads(answer["body"])
     assert shown["state"] == "published" and shown["urls"]["site"].startswith("https://"), shown
 
@@ -596,18 +756,25 @@ def test_the_archive_runs_from_the_artifacts(world, ingested):
     site = pointer["prefix"].rstrip("/") + "/site/"
     home = s3.get_object(Bucket=public_bucket, Key=site + "index.html")["Body"].read().decode("utf-8")
     assert "Journal of LRH Studies" in home, home
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=public_bucket, Prefix=site)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=public_bucket, Prefix=site)
+        for o in page.get("Contents", [])
+    ]
     assert any(k.endswith(".wacz") for k in keys) and any("/pagefind/" in k for k in keys)
     config = client("cloudfront", world.aws).get_distribution_config(
-        Id=world.control["ReleaseWorkerFunction"].env["STRONGROOM_SITE_DISTRIBUTION"])["DistributionConfig"]
+        Id=world.control["ReleaseWorkerFunction"].env["STRONGROOM_SITE_DISTRIBUTION"]
+    )["DistributionConfig"]
     origin = next(o for o in config["Origins"]["Items"] if o["Id"] == "site")
     assert origin["OriginPath"] == "/" + site.rstrip("/")
 
     # Replay: pywb serves the released WARC through the Function URL.
-    index = next(o["Key"] for o in s3.list_objects_v2(Bucket=public_bucket, Prefix=pointer["replay"])["Contents"]
-                 if o["Key"].endswith((".cdxj", ".cdx")))
-    collection = index[len(pointer["replay"]):].split("/")[1]
+    index = next(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=public_bucket, Prefix=pointer["replay"])["Contents"]
+        if o["Key"].endswith((".cdxj", ".cdx"))
+    )
+    collection = index[len(pointer["replay"]) :].split("/")[1]
     line = s3.get_object(Bucket=public_bucket, Key=index)["Body"].read().decode("utf-8").splitlines()[0]
     _, timestamp, fields = line.split(" ", 2)
     url = json.loads(fields)["url"]
@@ -634,13 +801,17 @@ def _without(art: Path, missing: str, into: Path) -> Path:
     return into
 
 
-@pytest.mark.parametrize("logical_id, missing, event, says", [
-    ("IngestFunction", "strongroom.toml", {"Records": []}, "strongroom.toml"),
-    ("ReleaseApiFunction", "domain/release.py", {}, "cannot import name 'release'"),
-    ("AuditFunction", "site_templates", {"aus": [AU]}, "site_templates"),
-])
-def test_an_artifact_missing_a_module_a_data_file_or_a_template_fails(world, ingested, tmp_path, logical_id, missing,
-                                                                      event, says):
+@pytest.mark.parametrize(
+    "logical_id, missing, event, says",
+    [
+        ("IngestFunction", "strongroom.toml", {"Records": []}, "strongroom.toml"),
+        ("ReleaseApiFunction", "domain/release.py", {}, "cannot import name 'release'"),
+        ("AuditFunction", "site_templates", {"aus": [AU]}, "site_templates"),
+    ],
+)
+def test_an_artifact_missing_a_module_a_data_file_or_a_template_fails(
+    world, ingested, tmp_path, logical_id, missing, event, says
+):
     """The check above is a real one: the same runs fail once the artifact lacks what they use."""
     fn = world.control[logical_id]
     broken = replace(fn, artifact=_without(fn.artifact, missing, tmp_path / "artifact"))

@@ -40,8 +40,10 @@ from tests.integration.release_world import cli, proposal
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 
 SCRIPT_LICENSE = "javascript:alert(document.domain)"
-SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-       b'<script>alert(document.domain)</script><rect width="10" height="10"/></svg>')
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b'<script>alert(document.domain)</script><rect width="10" height="10"/></svg>'
+)
 HTML = b"<!doctype html><title>x</title><script>alert(document.domain)</script>"
 
 
@@ -87,11 +89,23 @@ def _forge(local_archive, au: str) -> str:
     no proposal, no approval, nothing in the journal."""
     from datetime import date
 
-    p = Proposal(trigger="publisher-consent", aus=(au,),
-                 evidence=Evidence(board=BoardVote(9, 0, 0, date(2026, 1, 5)), publisher_statement="we agree"))
-    r = Release(id=release_id(p), state="published", proposal=p, aus=(au,), proposed_by=admin_arn(local_archive, "alice"),
-                proposed_at="2026-01-05T10:00:00+00:00", approved_by=admin_arn(local_archive, "bob"),
-                approved_at="2026-01-05T11:00:00+00:00", render_id="20260105T110000Z-00000000", revision=1)
+    p = Proposal(
+        trigger="publisher-consent",
+        aus=(au,),
+        evidence=Evidence(board=BoardVote(9, 0, 0, date(2026, 1, 5)), publisher_statement="we agree"),
+    )
+    r = Release(
+        id=release_id(p),
+        state="published",
+        proposal=p,
+        aus=(au,),
+        proposed_by=admin_arn(local_archive, "alice"),
+        proposed_at="2026-01-05T10:00:00+00:00",
+        approved_by=admin_arn(local_archive, "bob"),
+        approved_at="2026-01-05T11:00:00+00:00",
+        render_id="20260105T110000Z-00000000",
+        revision=1,
+    )
     endpoints = local_archive.endpoints
     catalog = DynamoCatalog(local_archive.clients().dynamodb, endpoints.catalog_table)
     catalog.put_release(r.as_dict(), 0)
@@ -111,14 +125,21 @@ def hostile(local_archive, tmp_path_factory) -> Hostile:
     publisher = f"mallory-{tag}"
     cli(local_archive, "local", "add-publisher", publisher)
     tmp = tmp_path_factory.mktemp("hostile")
-    spec = JournalSpec(publisher=publisher, title="jrs", publisher_name="Mallory Press",
-                       journal_title="Journal of Reef Studies", year=2024)
+    spec = JournalSpec(
+        publisher=publisher,
+        title="jrs",
+        publisher_name="Mallory Press",
+        journal_title="Journal of Reef Studies",
+        year=2024,
+    )
     articles = [replace(a, license_url=SCRIPT_LICENSE) for a in make_articles(1, 41, spec)]
-    package = make_package(tmp / "2024", publisher=publisher, title="jrs", au="2024", articles=articles,
-                           after_bagging=_add_active_files)
+    package = make_package(
+        tmp / "2024", publisher=publisher, title="jrs", au="2024", articles=articles, after_bagging=_add_active_files
+    )
     cli(local_archive, "deposit", str(package), "--publisher", publisher, "--title", "jrs", "--au", "2024")
-    plain = make_package(tmp / "2025", publisher=publisher, title="jrs", au="2025",
-                         articles=make_articles(1, 42, spec.for_year(2025)))
+    plain = make_package(
+        tmp / "2025", publisher=publisher, title="jrs", au="2025", articles=make_articles(1, 42, spec.for_year(2025))
+    )
     cli(local_archive, "deposit", str(plain), "--publisher", publisher, "--title", "jrs", "--au", "2025")
 
     forged = _forge(local_archive, f"{publisher}/jrs/2025")
@@ -129,8 +150,9 @@ def hostile(local_archive, tmp_path_factory) -> Hostile:
 
     endpoints = runtime.connect(local_archive.data_dir)
     api = f"http://127.0.0.1:{endpoints.ports['api']}"
-    status, r = call_api(api, "POST", "/releases", endpoints.credentials("alice"), endpoints.region,
-                         proposal([f"{publisher}/jrs/2024"]))
+    status, r = call_api(
+        api, "POST", "/releases", endpoints.credentials("alice"), endpoints.region, proposal([f"{publisher}/jrs/2024"])
+    )
     assert status in (200, 201), r
     status, a = call_api(api, "POST", f"/releases/{r['id']}/approve", endpoints.credentials("bob"), endpoints.region)
     assert status == 202, a
@@ -146,6 +168,7 @@ def _site(local_archive) -> str:
 
 
 # --- 1. stored script ------------------------------------------------------------------------
+
 
 def test_the_hostile_article_page_has_no_script_link_and_sends_the_site_policy(local_archive, hostile):
     page_url = f"{_site(local_archive)}/{hostile.released_au}/articles/{hostile.article_id.lower()}/"
@@ -189,6 +212,7 @@ def test_every_surface_sends_its_policy(local_archive, hostile):
 
 # --- 3. a forged release ------------------------------------------------------------------------
 
+
 def test_a_forged_release_is_not_published_with_the_next_real_one(local_archive, hostile):
     public = local_archive.clients().s3.get_object(Bucket=local_archive.endpoints.public_bucket, Key="current.json")
     pointer = json.loads(public["Body"].read())
@@ -196,23 +220,38 @@ def test_a_forged_release_is_not_published_with_the_next_real_one(local_archive,
     assert hostile.forged_au not in pointer["aus"] and hostile.forged_release not in pointer["releases"]
     status, _, _ = fetch(f"{_site(local_archive)}/{hostile.forged_au}/")
     assert status == 404
-    assert f"release {hostile.forged_release} is published in the catalog but left off the public site" \
+    assert (
+        f"release {hostile.forged_release} is published in the catalog but left off the public site"
         in local_archive.log()
+    )
 
 
 def test_made_up_keys_cannot_read_or_write_the_catalog(local_archive):
     endpoints = local_archive.endpoints
-    outsider = boto3.client("dynamodb", endpoint_url=endpoints.dynamodb, region_name=endpoints.region,
-                            aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="made-up")
-    for call in (lambda: outsider.scan(TableName=endpoints.catalog_table),
-                 lambda: outsider.put_item(TableName=endpoints.catalog_table,
-                                           Item={"pk": {"S": "release#forged"}, "sk": {"S": "release"}})):
+    outsider = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoints.dynamodb,
+        region_name=endpoints.region,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="made-up",
+    )
+    for call in (
+        lambda: outsider.scan(TableName=endpoints.catalog_table),
+        lambda: outsider.put_item(
+            TableName=endpoints.catalog_table, Item={"pk": {"S": "release#forged"}, "sk": {"S": "release"}}
+        ),
+    ):
         with pytest.raises(ClientError) as e:
             call()
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     archive = local_archive.endpoints.credentials("archive")
-    wrong_secret = boto3.client("dynamodb", endpoint_url=endpoints.dynamodb, region_name=endpoints.region,
-                                aws_access_key_id=archive.access_key, aws_secret_access_key="not-the-secret")
+    wrong_secret = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoints.dynamodb,
+        region_name=endpoints.region,
+        aws_access_key_id=archive.access_key,
+        aws_secret_access_key="not-the-secret",
+    )
     with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
         wrong_secret.scan(TableName=endpoints.catalog_table)
     # moto's control API (reset, state dump, authentication off) is not served; unsigned calls are refused.
@@ -224,6 +263,7 @@ def test_made_up_keys_cannot_read_or_write_the_catalog(local_archive):
 
 
 # --- 2. storage readable with no keys -------------------------------------------------------------
+
 
 def _listening_ports(pid: int) -> set[int]:
     """The TCP ports process pid listens on, from /proc (so a port added by a new SeaweedFS is probed too)."""
@@ -246,9 +286,23 @@ def _listening_ports(pid: int) -> set[int]:
 
 # Requests name the bucket and the receipts/ prefix, never the victim's key: an answer holding the
 # key (or its bytes) can only have listed or read it.
-PROBES = ["/", "/buckets/", "/buckets/{bucket}/", "/buckets/{bucket}/receipts/", "/{bucket}", "/{bucket}/",
-          "/{bucket}/?list-type=2&prefix=receipts/", "/{bucket}?prefix=receipts/", "/dir/status", "/vol/status",
-          "/status", "/ui/index.html", "/metrics", "/?pretty=y", "/buckets/{bucket}/receipts/?pretty=y"]
+PROBES = [
+    "/",
+    "/buckets/",
+    "/buckets/{bucket}/",
+    "/buckets/{bucket}/receipts/",
+    "/{bucket}",
+    "/{bucket}/",
+    "/{bucket}/?list-type=2&prefix=receipts/",
+    "/{bucket}?prefix=receipts/",
+    "/dir/status",
+    "/vol/status",
+    "/status",
+    "/ui/index.html",
+    "/metrics",
+    "/?pretty=y",
+    "/buckets/{bucket}/receipts/?pretty=y",
+]
 
 
 def _probe(port: int, path: str) -> tuple[str, bytes]:
@@ -304,9 +358,11 @@ def test_the_seaweedfs_sockets_are_the_owners_only(local_archive):
     """SeaweedFS also listens on unix sockets in /tmp (named for its ports), where TLS does not apply;
     a socket one cannot write one cannot connect to."""
     p = Ports(**local_archive.endpoints.ports)
-    ours = [s for s in Path("/tmp").glob("seaweedfs-*.sock")
-            if int(s.stem.rsplit("-", 1)[1]) in {p.s3, p.weed_filer, *(p.weed_grpc(i) for i in range(4))}]
+    ours = [
+        s
+        for s in Path("/tmp").glob("seaweedfs-*.sock")
+        if int(s.stem.rsplit("-", 1)[1]) in {p.s3, p.weed_filer, *(p.weed_grpc(i) for i in range(4))}
+    ]
     assert ours
     for sock in ours:
         assert not sock.stat().st_mode & 0o022, (sock, oct(sock.stat().st_mode))
-

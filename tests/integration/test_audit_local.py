@@ -31,16 +31,25 @@ def au(local_archive, tmp_path_factory) -> str:
     for seed, start in ((1, 1), (2, 3)):
         out = tmp / f"pkg-{seed}"
         out.mkdir()
-        package = make_package(out, publisher=publisher, title="jaud", au="2024",
-                               articles=make_articles(2, seed, journal, start=start), seed=seed)
+        package = make_package(
+            out,
+            publisher=publisher,
+            title="jaud",
+            au="2024",
+            articles=make_articles(2, seed, journal, start=start),
+            seed=seed,
+        )
         local_archive.cli("deposit", str(package), "--publisher", publisher, "--title", "jaud", "--au", "2024")
     return f"{publisher}/jaud/2024"
 
 
 def content_keys(s3, bucket: str, au: str) -> list[str]:
     root = object_root(au)
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=root + "/").get("Contents", [])
-                  if "/content/" in o["Key"])
+    return sorted(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=root + "/").get("Contents", [])
+        if "/content/" in o["Key"]
+    )
 
 
 def versions(s3, bucket: str, key: str) -> list[dict]:
@@ -53,14 +62,16 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
     flipped = content_keys(s3, NODE["ap-northeast-1"], au)[0]
     deleted = content_keys(s3, NODE["eu-central-1"], au)[1]
     truncated = content_keys(s3, NODE["eu-south-1"], au)[2]
-    rel = lambda key: key[len(root) + 1:]
+    rel = lambda key: key[len(root) + 1 :]
 
     out = local_archive.cli("chaos", "flip", "--node", "ap-northeast-1", "--au", au, "--file", rel(flipped)).stdout
     assert "bit(s) flipped" in out
     # The same chaos in process (no interpreter start per act), straight into the node buckets.
     damage(S3BlobStore(s3, NODE["eu-central-1"]), au, "delete", [rel(deleted)])
     damage(S3BlobStore(s3, NODE["eu-south-1"]), au, "truncate", [rel(truncated)])
-    out = local_archive.cli("chaos", "rollback", "--node", "ap-southeast-2", "--au", au, "--file", "inventory.json").stdout
+    out = local_archive.cli(
+        "chaos", "rollback", "--node", "ap-southeast-2", "--au", au, "--file", "inventory.json"
+    ).stdout
     assert "made current again" in out
     damaged_flip = s3.head_object(Bucket=NODE["ap-northeast-1"], Key=flipped)["VersionId"]
 
@@ -68,7 +79,11 @@ def test_every_damage_is_found_repaired_and_kept_as_evidence(local_archive, au):
     assert "REPAIRED" in result.stdout, result.stdout
     for region in ("ap-northeast-1", "eu-central-1", "eu-south-1", "ap-southeast-2"):
         assert f"repaired {region}:" in result.stdout, result.stdout
-    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ") and line.split()[0] in NODE}
+    lines = {
+        line.split()[0]: line
+        for line in result.stdout.splitlines()
+        if line.startswith("  ") and line.split()[0] in NODE
+    }
     assert all(line.rstrip().endswith(("ok", "repaired")) for line in lines.values()), result.stdout
 
     # The damaged bytes stay, noncurrent: the evidence of what the node held.

@@ -20,8 +20,9 @@ from strongroom.domain.problems import Rejected, errors, warnings
 from strongroom.domain.unpack import extract
 
 SUITE = Path(__file__).resolve().parents[1] / "data" / "bagit-conformance-suite"  # vendored; see tests/data/README.md
-LIMITS = IngestLimits(max_package_bytes=1 << 30, max_files=10_000, max_expansion_ratio=200, max_path_bytes=1024,
-                      au_lock_seconds=900)
+LIMITS = IngestLimits(
+    max_package_bytes=1 << 30, max_files=10_000, max_expansion_ratio=200, max_path_bytes=1024, au_lock_seconds=900
+)
 
 # What each non-valid bag must be refused (or warned) for: the rule names the reason.
 EXPECTED_RULE = {

@@ -100,8 +100,11 @@ def test_dark_stays_dark_before_and_after_a_withdrawal(dark_world):
     target = w.harvested_2024
     if target.au not in published_aus(w):
         w.release(target)
-    release_id = next(r["id"] for r in w.call("GET", "/releases")[1]["releases"]
-                      if r["state"] == "published" and target.au in r["aus"])
+    release_id = next(
+        r["id"]
+        for r in w.call("GET", "/releases")[1]["releases"]
+        if r["state"] == "published" and target.au in r["aus"]
+    )
     public = published_aus(w)
     dark = [au for au in w.aus if au.au not in public]
     assert w.harvested_2023 in dark  # same title as the released AU, another year: must stay dark

@@ -30,8 +30,9 @@ def sample(tmp_path: Path, publisher: str, au: str = "2024", n: int = 2, seed: i
     journal = JournalSpec(publisher=publisher, title="jtest")
     out = tmp_path / f"pkg-{seed}"
     out.mkdir(exist_ok=True)
-    return make_package(out, publisher=publisher, title="jtest", au=au, articles=make_articles(n, seed, journal),
-                        seed=seed, **kw)
+    return make_package(
+        out, publisher=publisher, title="jtest", au=au, articles=make_articles(n, seed, journal), seed=seed, **kw
+    )
 
 
 def export_node(s3, bucket: str, dest: Path) -> Path:
@@ -50,8 +51,11 @@ def test_a_deposit_is_preserved_on_twelve_nodes_each_a_valid_ocfl_storage_root(l
     assert "PRESERVED" in out.stdout and "copies 12/12" in out.stdout, out.stdout
 
     s3, _ = local_archive.clients()
-    receipt = json.loads(s3.get_object(Bucket=settings().ingest_bucket,
-                                       Key=f"receipts/{publisher}/jtest/2024/{package.name}.json")["Body"].read())
+    receipt = json.loads(
+        s3.get_object(Bucket=settings().ingest_bucket, Key=f"receipts/{publisher}/jtest/2024/{package.name}.json")[
+            "Body"
+        ].read()
+    )
     assert receipt["status"] == "preserved" and receipt["copies"]["count"] == "12/12"
     # Any node, copied to disk, is an OCFL storage root that ocfl-py validates with digests checked.
     node = settings().nodes[6]
@@ -65,24 +69,37 @@ def test_a_deposit_is_preserved_on_twelve_nodes_each_a_valid_ocfl_storage_root(l
 def test_a_bad_package_is_rejected_kept_untouched_and_its_report_readable_by_its_publisher(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
     package = sample(tmp_path, publisher, extra_bag_info={"Strongroom-AU": "1999"})
-    out = local_archive.cli("deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024",
-              check=False)
+    out = local_archive.cli(
+        "deposit", str(package), "--publisher", publisher, "--title", "jtest", "--au", "2024", check=False
+    )
     assert out.returncode == 1 and "REJECTED" in out.stdout and "au-mismatch" in out.stdout, out.stdout
 
     archive_s3, _ = local_archive.clients()
-    kept = archive_s3.get_object(Bucket=settings().ingest_bucket,
-                                 Key=f"quarantine/{publisher}/jtest/2024/{package.name}")["Body"].read()
+    kept = archive_s3.get_object(
+        Bucket=settings().ingest_bucket, Key=f"quarantine/{publisher}/jtest/2024/{package.name}"
+    )["Body"].read()
     assert kept == package.read_bytes()
     publisher_s3, _ = local_archive.clients(publisher)
-    report = json.loads(publisher_s3.get_object(Bucket=settings().ingest_bucket,
-                                                Key=f"rejections/{publisher}/jtest/2024/{package.name}.json")["Body"].read())
+    report = json.loads(
+        publisher_s3.get_object(
+            Bucket=settings().ingest_bucket, Key=f"rejections/{publisher}/jtest/2024/{package.name}.json"
+        )["Body"].read()
+    )
     assert report["status"] == "rejected" and all(p["fix"] for p in report["problems"])
 
 
 def test_the_catalog_wiped_and_rebuilt_from_a_node_gives_the_same_status(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
-    local_archive.cli("deposit", str(sample(tmp_path, publisher, seed=3)), "--publisher", publisher,
-        "--title", "jtest", "--au", "2024")
+    local_archive.cli(
+        "deposit",
+        str(sample(tmp_path, publisher, seed=3)),
+        "--publisher",
+        publisher,
+        "--title",
+        "jtest",
+        "--au",
+        "2024",
+    )
     before = json.loads(local_archive.cli("status", "--json").stdout)
     assert any(a["au"] == f"{publisher}/jtest/2024" for a in before["aus"])
 
@@ -113,8 +130,11 @@ def test_a_package_pushed_while_the_runtime_is_killed_is_ingested_when_it_comes_
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            doc = json.loads(s3.get_object(Bucket=settings().ingest_bucket,
-                                           Key=f"receipts/{publisher}/jtest/2024/{package.name}.json")["Body"].read())
+            doc = json.loads(
+                s3.get_object(
+                    Bucket=settings().ingest_bucket, Key=f"receipts/{publisher}/jtest/2024/{package.name}.json"
+                )["Body"].read()
+            )
             break
         except s3.exceptions.NoSuchKey:
             time.sleep(1)
@@ -125,8 +145,16 @@ def test_a_package_pushed_while_the_runtime_is_killed_is_ingested_when_it_comes_
 
 def test_a_killed_catalog_server_is_restarted_and_the_catalog_rebuilt_from_the_buckets(local_archive, tmp_path):
     publisher = new_publisher(local_archive)
-    local_archive.cli("deposit", str(sample(tmp_path, publisher, seed=7)), "--publisher", publisher,
-        "--title", "jtest", "--au", "2024")
+    local_archive.cli(
+        "deposit",
+        str(sample(tmp_path, publisher, seed=7)),
+        "--publisher",
+        publisher,
+        "--title",
+        "jtest",
+        "--au",
+        "2024",
+    )
     before = json.loads(local_archive.cli("status", "--json").stdout)
     moto_pid = local_archive.state()["servers"]["moto"]["pid"]
     os.kill(moto_pid, signal.SIGKILL)  # moto keeps the catalog in memory: all of it is gone

@@ -24,8 +24,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("archive")]
 
 
 def _cli(archive, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "strongroom.commands.cli", "--data", str(archive.data_dir), *args],
-                         env=archive.env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "strongroom.commands.cli", "--data", str(archive.data_dir), *args],
+        env=archive.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -69,8 +74,15 @@ def test_schedule_expressions_and_the_s3_key_encoding():
     assert router.next_fire("cron(0 3 * * ? *)", start) == datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
     # 1 = Sunday in AWS cron; 2026-01-04 is a Sunday
     assert router.next_fire("cron(30 2 ? * 1 *)", start) == datetime(2026, 1, 4, 2, 30, tzinfo=UTC)
-    ev = router.s3_event(bucket="b", key="incoming/a b+c/ü.zip", size=3, etag='"abc"', version_id="v1",
-                         region="us-east-1", configuration_id="X")
+    ev = router.s3_event(
+        bucket="b",
+        key="incoming/a b+c/ü.zip",
+        size=3,
+        etag='"abc"',
+        version_id="v1",
+        region="us-east-1",
+        configuration_id="X",
+    )
     obj = ev["Records"][0]["s3"]["object"]
     assert obj["key"] == "incoming/a+b%2Bc/%C3%BC.zip" and obj["eTag"] == "abc"
 
@@ -99,9 +111,13 @@ def test_a_publisher_reaches_only_its_own_prefixes(local_archive):
     bucket = env["STRONGROOM_INGEST_BUCKET"]
     import boto3
 
-    pub = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name=env["AWS_DEFAULT_REGION"],
-                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    pub = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
     archive, _ = local_archive.clients()
     for who in (me, other):
         archive.put_object(Bucket=bucket, Key=f"receipts/{who}/r.json", Body=b"{}")
@@ -144,10 +160,15 @@ def test_a_killed_storage_server_is_restarted_with_its_data(local_archive):
     s3.put_object(Bucket=bucket, Key=key, Body=b"still here")
     weed_pid = local_archive.state()["servers"]["weed"]["pid"]
     os.kill(weed_pid, signal.SIGKILL)
-    _wait_for("weed to be restarted",
-              lambda: local_archive.state()["servers"]["weed"]["pid"] not in (None, weed_pid), timeout=60)
-    got = _wait_for("the object after the restart",
-                    lambda: local_archive.clients().s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    _wait_for(
+        "weed to be restarted",
+        lambda: local_archive.state()["servers"]["weed"]["pid"] not in (None, weed_pid),
+        timeout=60,
+    )
+    got = _wait_for(
+        "the object after the restart",
+        lambda: local_archive.clients().s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+    )
     assert got == b"still here"
 
 
@@ -167,8 +188,11 @@ def test_the_router_delivers_the_s3_event_aws_would(local_archive):
     assert record["eventVersion"] == "2.1" and record["eventSource"] == "aws:s3"
     assert record["eventName"] == "ObjectCreated:Put" and record["awsRegion"] == local_archive.endpoints.region
     assert record["eventTime"].endswith("Z")
-    assert record["s3"]["bucket"] == {"name": bucket, "arn": f"arn:aws:s3:::{bucket}",
-                                      "ownerIdentity": record["s3"]["bucket"]["ownerIdentity"]}
+    assert record["s3"]["bucket"] == {
+        "name": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "ownerIdentity": record["s3"]["bucket"]["ownerIdentity"],
+    }
     obj = record["s3"]["object"]
     assert obj["key"] != f"router-probe/{name}" and unquote_plus(obj["key"]) == f"router-probe/{name}"
     assert obj["size"] == 5 and obj["eTag"] == put["ETag"].strip('"')
@@ -177,8 +201,10 @@ def test_the_router_delivers_the_s3_event_aws_would(local_archive):
     assert ctx["function_name"] == "RouterProbeFunction" and ctx["memory_limit_in_mb"] == 256
     assert ctx["invoked_function_arn"].endswith(":function:RouterProbeFunction") and ctx["remaining_ms"] > 0
     # the handler deleted the object when done, so it is delivered once
-    _wait_for("the probe object to be gone",
-              lambda: "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"router-probe/{name}"))
+    _wait_for(
+        "the probe object to be gone",
+        lambda: "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"router-probe/{name}"),
+    )
 
 
 def test_the_router_delivers_again_after_a_handler_failure(local_archive):

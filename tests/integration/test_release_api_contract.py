@@ -63,8 +63,15 @@ def server(monkeypatch):
     api.stop()
 
 
-def send(api: ApiServer, method: str, path: str, body=None, who: Identity | None = ALICE, raw: bytes | None = None,
-         content_type: str = "application/json"):
+def send(
+    api: ApiServer,
+    method: str,
+    path: str,
+    body=None,
+    who: Identity | None = ALICE,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+):
     """One HTTP request as a client sends it; (status, headers, decoded JSON body)."""
     url = api.url + path
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -81,9 +88,16 @@ def send(api: ApiServer, method: str, path: str, body=None, who: Identity | None
 
 
 def proposal(**evidence) -> dict:
-    return {"aus": ["lakeside-up/lrh/2024"], "trigger": "publisher-ceased",
-            "evidence": {"unavailable_since": "2025-01-01", "ceased_on": "2024-12-31",
-                         "board": {"for": 9, "against": 1, "abstain": 0}, **evidence}}
+    return {
+        "aus": ["lakeside-up/lrh/2024"],
+        "trigger": "publisher-ceased",
+        "evidence": {
+            "unavailable_since": "2025-01-01",
+            "ceased_on": "2024-12-31",
+            "board": {"for": 9, "against": 1, "abstain": 0},
+            **evidence,
+        },
+    }
 
 
 def check(route: str, method: str, status: int, headers, body, seen: set) -> None:
@@ -94,8 +108,7 @@ def check(route: str, method: str, status: int, headers, body, seen: set) -> Non
     else:
         assert str(status) in operation["responses"], (method, route, status, body)
         schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
-    errors = sorted(Draft202012Validator({**schema, "components": DOC["components"]}).iter_errors(body),
-                    key=str)
+    errors = sorted(Draft202012Validator({**schema, "components": DOC["components"]}).iter_errors(body), key=str)
     assert not errors, (method, route, status, [e.message for e in errors], body)
     request_id = headers["x-amzn-RequestId"]
     assert str(uuid.UUID(request_id)) == request_id and request_id not in seen
@@ -116,13 +129,23 @@ def test_every_answer_of_every_route_is_the_documented_one(server):
             exercised.add((route, method.lower(), status))
         return answer
 
-    gateway = [(None, MISSING := "MissingAuthenticationTokenException"), (FORGED, "InvalidSignatureException"),
-               (STRANGER, "UnrecognizedClientException")]
-    routes = [("/releases", "POST", "/releases", proposal()), ("/releases", "GET", "/releases", None),
-              ("/releases/{release_id}", "GET", "/releases/rel-0000000000000000", None),
-              ("/releases/{release_id}/approve", "POST", "/releases/rel-0000000000000000/approve", None),
-              ("/releases/{release_id}/withdraw", "POST", "/releases/rel-0000000000000000/withdraw",
-               {"reason": "court order"})]
+    gateway = [
+        (None, MISSING := "MissingAuthenticationTokenException"),
+        (FORGED, "InvalidSignatureException"),
+        (STRANGER, "UnrecognizedClientException"),
+    ]
+    routes = [
+        ("/releases", "POST", "/releases", proposal()),
+        ("/releases", "GET", "/releases", None),
+        ("/releases/{release_id}", "GET", "/releases/rel-0000000000000000", None),
+        ("/releases/{release_id}/approve", "POST", "/releases/rel-0000000000000000/approve", None),
+        (
+            "/releases/{release_id}/withdraw",
+            "POST",
+            "/releases/rel-0000000000000000/withdraw",
+            {"reason": "court order"},
+        ),
+    ]
     for route, method, path, body in routes:  # API Gateway refuses before the function runs
         for who, error_type in gateway:
             answer = call(route, method, path, 403, body, who, error_type=error_type)
@@ -154,21 +177,40 @@ def test_every_answer_of_every_route_is_the_documented_one(server):
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 422, {"reason": ""})
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 400, raw=b"reason: none")
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 415, raw=b"why", content_type="text/plain")
-    call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 413,
-         raw=json.dumps({"reason": "y" * 1100000}).encode())
-    call("/releases/{release_id}/withdraw", "POST", "/releases/rel-0000000000000000/withdraw", 404,
-         {"reason": "court order"})
+    call(
+        "/releases/{release_id}/withdraw",
+        "POST",
+        release + "/withdraw",
+        413,
+        raw=json.dumps({"reason": "y" * 1100000}).encode(),
+    )
+    call(
+        "/releases/{release_id}/withdraw",
+        "POST",
+        "/releases/rel-0000000000000000/withdraw",
+        404,
+        {"reason": "court order"},
+    )
     call("/releases/{release_id}/withdraw", "POST", release + "/withdraw", 202, {"reason": "court order"})
 
-    documented = {(route, method, int(status)) for route, operations in DOC["paths"].items()
-                  for method, operation in operations.items() for status in operation["responses"]}
-    assert documented == exercised, ("documented but never answered", documented - exercised,
-                                     "answered but not documented", exercised - documented)
+    documented = {
+        (route, method, int(status))
+        for route, operations in DOC["paths"].items()
+        for method, operation in operations.items()
+        for status in operation["responses"]
+    }
+    assert documented == exercised, (
+        "documented but never answered",
+        documented - exercised,
+        "answered but not documented",
+        exercised - documented,
+    )
 
 
 def test_the_local_api_refuses_a_body_over_api_gateways_limit_in_the_error_shape(server):
-    request = urllib.request.Request(server.url + "/releases", data=b"", method="POST",
-                                     headers={"Content-Length": str(11 * 1024 * 1024)})
+    request = urllib.request.Request(
+        server.url + "/releases", data=b"", method="POST", headers={"Content-Length": str(11 * 1024 * 1024)}
+    )
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(request, timeout=30)
     answer = json.loads(e.value.read())
@@ -183,26 +225,39 @@ def test_a_failing_function_is_502_in_the_error_shape(server, monkeypatch):
     monkeypatch.setattr("strongroom.handlers.compose.release_service", broken)
     status, headers, answer = send(server, "GET", "/releases")
     assert status == 502 and answer["message"] == "Internal server error"
-    assert "RuntimeError" in answer["errors"][0]["message"] and headers["x-amzn-RequestId"] in answer["errors"][0]["message"]
+    assert (
+        "RuntimeError" in answer["errors"][0]["message"]
+        and headers["x-amzn-RequestId"] in answer["errors"][0]["message"]
+    )
     check(None, "GET", status, headers, answer, set())
 
 
 # --- `strongroom release … --api URL --profile NAME --region REGION` ---------------------------
 
+
 @pytest.fixture
 def aws_profiles(tmp_path, monkeypatch):
     """An AWS credentials file with alice's known key pair (profile archive-alice), a forged one and bob's."""
     credentials = tmp_path / "credentials"
-    credentials.write_text("".join(f"[{name}]\naws_access_key_id = {who.access_key}\n"
-                                   f"aws_secret_access_key = {who.secret_key}\n\n"
-                                   for name, who in (("archive-alice", ALICE), ("forged", FORGED),
-                                                     ("archive-bob", BOB))))
+    credentials.write_text(
+        "".join(
+            f"[{name}]\naws_access_key_id = {who.access_key}\naws_secret_access_key = {who.secret_key}\n\n"
+            for name, who in (("archive-alice", ALICE), ("forged", FORGED), ("archive-bob", BOB))
+        )
+    )
     config = tmp_path / "config"
     config.write_text(f"[profile archive-bob]\nregion = {REGION}\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
-                 "AWS_DEFAULT_REGION", "STRONGROOM_API_URL"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "STRONGROOM_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -211,8 +266,19 @@ def strongroom(*args: str) -> int:
     return cli.main(["--data", "/nonexistent-local-archive", "release", *args])
 
 
-PROPOSE = ("propose", "--au", "lakeside-up/lrh/2024", "--trigger", "publisher-ceased",
-           "--unavailable-since", "2025-01-01", "--board-for", "9", "--board-against", "1")
+PROPOSE = (
+    "propose",
+    "--au",
+    "lakeside-up/lrh/2024",
+    "--trigger",
+    "publisher-ceased",
+    "--unavailable-since",
+    "2025-01-01",
+    "--board-for",
+    "9",
+    "--board-against",
+    "1",
+)
 
 
 def test_release_commands_sign_with_an_aws_profile_when_pointed_at_an_api(server, aws_profiles, capsys):

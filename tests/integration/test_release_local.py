@@ -46,9 +46,11 @@ def test_a_released_au_is_served_by_site_and_replay(release_world):
     assert status == 200 and ctype.startswith("text/html"), body[:200]
     assert b'rel="license"' in body and b"citation_pdf_url" in body
     pdf_href = next(line for line in body.decode().split('"') if line.endswith(".pdf"))
-    status, pdf, ctype = get(f"{w.site}/{publisher}/{title}/{year}/articles/{article.id.lower()}/{pdf_href}"
-                             if not pdf_href.startswith(("http", "/")) else
-                             (pdf_href if pdf_href.startswith("http") else w.site + pdf_href))
+    status, pdf, ctype = get(
+        f"{w.site}/{publisher}/{title}/{year}/articles/{article.id.lower()}/{pdf_href}"
+        if not pdf_href.startswith(("http", "/"))
+        else (pdf_href if pdf_href.startswith("http") else w.site + pdf_href)
+    )
     assert status == 200 and ctype == "application/pdf" and pdf == write_pdf(article)
 
     # replay: the deposited PDF at its archive URL (the landing page + its path), raw and framed

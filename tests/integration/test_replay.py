@@ -33,8 +33,14 @@ def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("replay")
     titles = sample_titles(root / "in", articles=2)
     titles[1] = replace(titles[1], journal_title=JOURNAL)
-    report = render_release(titles, root / "out", site_base_url="https://site.example", now=NOW,
-                            replay_base_url="https://replay.example", use_pagefind=False)
+    report = render_release(
+        titles,
+        root / "out",
+        site_base_url="https://site.example",
+        now=NOW,
+        replay_base_url="https://replay.example",
+        use_pagefind=False,
+    )
     return titles, report
 
 
@@ -72,8 +78,12 @@ def test_replay_with_the_wayback_server(release):
     wayback = Path(sys.executable).with_name("wayback")
     assert wayback.exists(), "pywb's wayback script is not next to this Python: run `make venv`"
     port = _free_port()
-    proc = subprocess.Popen([str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(report.replay_root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    proc = subprocess.Popen(
+        [str(wayback), "-p", str(port), "-b", "127.0.0.1", "-d", str(report.replay_root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -83,7 +93,9 @@ def test_replay_with_the_wayback_server(release):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("wayback did not start: " + proc.stderr.read().decode(errors="replace")) from None
+                    raise AssertionError(
+                        "wayback did not start: " + proc.stderr.read().decode(errors="replace")
+                    ) from None
                 time.sleep(0.2)
         for coll, ts, url, expected, mime in targets(titles):
             with urllib.request.urlopen(f"{base}/{coll}/{ts}id_/{url}", timeout=10) as resp:
@@ -97,8 +109,9 @@ def test_replay_with_the_wayback_server(release):
                     check_banner(html)
                 else:
                     assert "Journal of Marine Biology and Ecology" in html
-        with urllib.request.urlopen(f"{base}/{titles[1].collection}/2024mp_/{targets(titles)[0][2]}",
-                                    timeout=10) as resp:
+        with urllib.request.urlopen(
+            f"{base}/{titles[1].collection}/2024mp_/{targets(titles)[0][2]}", timeout=10
+        ) as resp:
             assert resp.status == 200 and b"wombat" in resp.read()  # pywb's own head insert is kept
     finally:
         proc.terminate()

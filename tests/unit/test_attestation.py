@@ -73,7 +73,10 @@ def test_au_page_says_what_the_poll_found(published):
     # Its style is attestation/'s own copy (published before any release, so never the site's
     # assets/), a file rather than inline because the site's CSP allows no inline style.
     page_dir = posixpath.dirname(f"attestation/{AUS[0]}.html")
-    sheets = [posixpath.normpath(posixpath.join(page_dir, h)) for h in re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)]
+    sheets = [
+        posixpath.normpath(posixpath.join(page_dir, h))
+        for h in re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    ]
     assert sheets == ["attestation/assets/attestation.css"] and sheets[0] in public.objects
     assert "<style" not in html and "<script" not in html
 

@@ -90,8 +90,9 @@ def damage(archive, rng: random.Random, first_kind: str):
             hit.setdefault(side, set()).add(region)
         else:
             if kind == "rollback":  # files with an older version: the root inventory pair of a 2-version AU
-                keys = [k for k in keys if len(by_region[all_regions[0]].history.get(k, [])) >= 1
-                        and "/logs/" not in k] or keys
+                keys = [
+                    k for k in keys if len(by_region[all_regions[0]].history.get(k, [])) >= 1 and "/logs/" not in k
+                ] or keys
             key = rng.choice(keys)
             if room(key) <= 0 or not free(key):
                 continue
@@ -134,8 +135,11 @@ def test_fault_campaign_every_fault_found_and_repaired(base, seed):
 
     reports = {au: run_poll(archive, au, now=NOW) for au in AUS}
 
-    found = {(bad["node"], f"{ocfl.object_root(au)}/{bad['key']}")
-             for au, rep in reports.items() for bad in rep.repair["actions"]}
+    found = {
+        (bad["node"], f"{ocfl.object_root(au)}/{bad['key']}")
+        for au, rep in reports.items()
+        for bad in rep.repair["actions"]
+    }
     assert found == damaged, f"seed {seed}: missed {damaged - found}, false alarms {found - damaged}"
     for au, rep in reports.items():
         assert not rep.alarm and rep.status in ("ok", "repaired"), (seed, au, rep.message)
@@ -176,16 +180,17 @@ def test_all_twelve_copies_damaged_is_unrepairable_and_nothing_is_touched(base, 
     rng = random.Random(5)
     key = f"{root}/v1/content/p1/data/jbio.2024.2/article.xml"
     for ns in archive.nodes:
-        getattr(chaos, kind)(ns.store, key, *((b"other",) if kind == "replace" else
-                                              (2, rng) if kind == "flip_bits" else ()))
+        getattr(chaos, kind)(
+            ns.store, key, *((b"other",) if kind == "replace" else (2, rng) if kind == "flip_bits" else ())
+        )
     before = state(archive)
     report = run_poll(archive, au, now=NOW)
     assert state(archive) == before
-    assert report.status == "unrepairable" and report.unrepairable == [key[len(root) + 1:]]
+    assert report.status == "unrepairable" and report.unrepairable == [key[len(root) + 1 :]]
     assert report.alarm and "ALARM" in report.message
     assert not [e for e in archive.catalog.events(au) if e.type == "repair"]
     # the other files were still judged, and agree everywhere
-    assert report.tally["copies"].keys() == {key[len(root) + 1:]}
+    assert report.tally["copies"].keys() == {key[len(root) + 1 :]}
 
 
 def test_every_root_inventory_forged_is_restored_from_the_head_version_inventory(base):
@@ -254,8 +259,10 @@ def test_below_quorum_the_poll_is_inconclusive_and_changes_nothing(base):
     chaos.delete(archive.nodes[0].store, key)
     for ns in archive.nodes[6:]:
         chaos.take_offline(ns.store)
-    before = {ns.node.region: (dict(ns.store.objects), {k: list(v) for k, v in ns.store.history.items()})
-              for ns in archive.nodes}
+    before = {
+        ns.node.region: (dict(ns.store.objects), {k: list(v) for k, v in ns.store.history.items()})
+        for ns in archive.nodes
+    }
     record = archive.catalog.get_au(au)
     report = run_poll(archive, au, now=NOW)
     assert report.status == "inconclusive" and "quorum" in report.message and report.responding == 6
@@ -333,5 +340,7 @@ def test_two_polls_of_one_au_at_once_repair_once(base):
     assert len([e for e in archive.catalog.events(au) if e.type == "repair"]) == 4
     for i, key in enumerate(keys):
         assert len(archive.nodes[i].store.history[key]) == 2  # original, damaged: one repair each
-        assert hashlib.sha256(archive.nodes[i].store.objects[key]).digest() == \
-            hashlib.sha256(base.nodes[i].store.objects[key]).digest()
+        assert (
+            hashlib.sha256(archive.nodes[i].store.objects[key]).digest()
+            == hashlib.sha256(base.nodes[i].store.objects[key]).digest()
+        )

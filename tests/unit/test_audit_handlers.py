@@ -167,8 +167,10 @@ def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch)
     chaos.truncate(archive.nodes[5].store, key)
     broken = archive.nodes[7].node.region
     votes = MemoryBlobStore("ingest")
-    clients = {ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, votes, fail=ns.node.region == broken)
-               for ns in archive.nodes}
+    clients = {
+        ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, votes, fail=ns.node.region == broken)
+        for ns in archive.nodes
+    }
     voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__, votes)
     monkeypatch.setattr(compose, "voter", lambda *a, **k: voter)
 
@@ -200,8 +202,12 @@ def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavai
             votes.put(f"audit/votes/{AUS[0]}/{request['nonce']}/{self.region}.json.gz", stale)
             return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps({"vote_key": "elsewhere"}).encode())}
 
-    other = LambdaVoter("strongroom-auditor", [ns.node.region],
-                        lambda region: Replays(ns.node.region, ns.store, monkeypatch, votes), votes)
+    other = LambdaVoter(
+        "strongroom-auditor",
+        [ns.node.region],
+        lambda region: Replays(ns.node.region, ns.store, monkeypatch, votes),
+        votes,
+    )
     replayed = other(ns.node.region, ns.store, AUS[0], bytes(32))
     assert replayed.unavailable and "another poll" in replayed.errors[0]
 
@@ -209,7 +215,11 @@ def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavai
         def invoke(self, FunctionName, Payload):
             return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps({"vote_key": "nowhere"}).encode())}
 
-    lost = LambdaVoter("strongroom-auditor", [ns.node.region],
-                       lambda region: Forgets(ns.node.region, ns.store, monkeypatch, votes), votes)
+    lost = LambdaVoter(
+        "strongroom-auditor",
+        [ns.node.region],
+        lambda region: Forgets(ns.node.region, ns.store, monkeypatch, votes),
+        votes,
+    )
     missing = lost(ns.node.region, ns.store, AUS[0], bytes([1]) * 32)
     assert missing.unavailable and "cannot be read" in missing.errors[0]

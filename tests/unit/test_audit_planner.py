@@ -73,8 +73,11 @@ def test_the_budget_limits_a_run_but_one_au_always_goes():
 
 
 def test_an_au_too_big_for_what_is_left_lets_smaller_ones_through():
-    records = [rec("a/t/first", 10, "2026-03-01T00:00:00+00:00"), rec("a/t/big", 100, "2026-02-01T00:00:00+00:00"),
-               rec("a/t/small", 5, "2026-01-01T00:00:00+00:00")]
+    records = [
+        rec("a/t/first", 10, "2026-03-01T00:00:00+00:00"),
+        rec("a/t/big", 100, "2026-02-01T00:00:00+00:00"),
+        rec("a/t/small", 5, "2026-01-01T00:00:00+00:00"),
+    ]
     assert plan_polls(records, {}, NOW, 90, 20, 7) == ["a/t/first", "a/t/small"]
     # the next run (first and small polled now) starts with big
     last = {"a/t/first": NOW, "a/t/small": NOW}
@@ -118,8 +121,13 @@ class IndexOnlyCatalog(MemoryCatalog):
 
 def _archive(catalog, **audit) -> Archive:
     cfg = settings()
-    return Archive(ingest=MemoryBlobStore("ingest"), nodes=[], catalog=catalog, limits=cfg.limits,
-                   audit=replace(cfg.audit, **audit))
+    return Archive(
+        ingest=MemoryBlobStore("ingest"),
+        nodes=[],
+        catalog=catalog,
+        limits=cfg.limits,
+        audit=replace(cfg.audit, **audit),
+    )
 
 
 def test_due_aus_reads_the_index_and_plans_what_the_whole_catalog_would():
@@ -130,8 +138,14 @@ def test_due_aus_reads_the_index_and_plans_what_the_whole_catalog_would():
     records = []
     for i in range(400):
         last = None if i % 10 == 0 else (now - timedelta(days=gen.uniform(70, 110))).isoformat()
-        records.append(rec(f"p/t/{i:03d}", bytes_=1, last_poll=last,
-                           updated=(now - timedelta(days=gen.uniform(100, 200), seconds=i)).isoformat()))
+        records.append(
+            rec(
+                f"p/t/{i:03d}",
+                bytes_=1,
+                last_poll=last,
+                updated=(now - timedelta(days=gen.uniform(100, 200), seconds=i)).isoformat(),
+            )
+        )
         catalog.put_au(records[-1])
     archive = _archive(catalog, interval_days=90, jitter_days=7, budget_bytes_per_run=10**9, max_aus_per_run=10**6)
 

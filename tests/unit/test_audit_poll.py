@@ -95,8 +95,15 @@ def judge(archive, au=AU, quorum=7, votes=None, recorded=True):
     ref = choose_reference(votes, rec, record.head)
     store = next(ns.store for ns in archive.nodes if ns.node.region == ref.holders[0]) if ref.sha512 else None
     inv = ocfl.Inventory.from_json(store.objects[f"{ocfl.object_root(au)}/{ref.key}"]) if store else None
-    return tally(au, votes, inv, rec, quorum, reference_sha512=ref.sha512,
-                 recorded_versions=record.inventory_sha512 if recorded else None)
+    return tally(
+        au,
+        votes,
+        inv,
+        rec,
+        quorum,
+        reference_sha512=ref.sha512,
+        recorded_versions=record.inventory_sha512 if recorded else None,
+    )
 
 
 # --- votes ------------------------------------------------------------------------------------------------
@@ -111,7 +118,9 @@ def test_a_vote_reads_every_file_once_in_chunks_and_counts_its_cost(archive):
     assert all(counting.opens[f"{ROOT}/{k}"] == 1 for k in keys), counting.opens
     assert sum(counting.opens.values()) == len(keys)  # logs/ are not read
     assert v.bytes_read == sum(len(store.objects[f"{ROOT}/{k}"]) for k in keys)
-    assert v.requests == len(keys) + 1 and not v.missing  # one listing (with versions), one read per file and not v.extra and not v.errors
+    assert (
+        v.requests == len(keys) + 1 and not v.missing
+    )  # one listing (with versions), one read per file and not v.extra and not v.errors
     assert v.inventory.head == "v2" and v.inventory.consistent
 
 
@@ -188,10 +197,12 @@ def test_all_good_copies_agree_and_the_root_hash_is_recomputable(archive):
 def test_each_kind_of_content_damage_is_classified(archive, kind):
     key = "v2/content/p2/data/jbio.2024.1/article.pdf"
     store = archive.nodes[3].store
-    act = {"flip_bits": lambda: chaos.flip_bits(store, f"{ROOT}/{key}", 1, random.Random(0)),
-           "truncate": lambda: chaos.truncate(store, f"{ROOT}/{key}"),
-           "delete": lambda: chaos.delete(store, f"{ROOT}/{key}"),
-           "replace": lambda: chaos.replace(store, f"{ROOT}/{key}", b"%PDF-1.4 not the article")}[kind]
+    act = {
+        "flip_bits": lambda: chaos.flip_bits(store, f"{ROOT}/{key}", 1, random.Random(0)),
+        "truncate": lambda: chaos.truncate(store, f"{ROOT}/{key}"),
+        "delete": lambda: chaos.delete(store, f"{ROOT}/{key}"),
+        "replace": lambda: chaos.replace(store, f"{ROOT}/{key}", b"%PDF-1.4 not the article"),
+    }[kind]
     damage = act()
     assert damage.keys == [f"{ROOT}/{key}"]
     t = judge(archive)
@@ -206,8 +217,10 @@ def test_a_rolled_back_root_inventory_is_damaged(archive):
     chaos.rollback(store, f"{ROOT}/inventory.json")
     chaos.rollback(store, f"{ROOT}/inventory.json.sha512")
     t = judge(archive)
-    assert {(k, n) for k, n, _ in t.bad_copies()} == {("inventory.json", "mx-central-1"),
-                                                      ("inventory.json.sha512", "mx-central-1")}
+    assert {(k, n) for k, n, _ in t.bad_copies()} == {
+        ("inventory.json", "mx-central-1"),
+        ("inventory.json.sha512", "mx-central-1"),
+    }
     assert t.nodes["mx-central-1"].head == "v1" and t.nodes["mx-central-1"].inventory == DAMAGED
     # v2 content is still judged on that node (the vote did not trust its own rolled-back inventory)
     assert t.copies["v2/content/p2/bag-info.txt"]["mx-central-1"].status == OK
@@ -216,8 +229,10 @@ def test_a_rolled_back_root_inventory_is_damaged(archive):
 def test_a_tampered_inventory_with_a_matching_sidecar_is_damaged(archive):
     chaos.tamper_inventory(archive.nodes[6].store, AU, random.Random(4))
     t = judge(archive)
-    assert {(k, n) for k, n, _ in t.bad_copies()} == {("inventory.json", "eu-west-2"),
-                                                      ("inventory.json.sha512", "eu-west-2")}
+    assert {(k, n) for k, n, _ in t.bad_copies()} == {
+        ("inventory.json", "eu-west-2"),
+        ("inventory.json.sha512", "eu-west-2"),
+    }
 
 
 def test_even_a_majority_of_tampered_inventories_loses_to_the_recorded_digest(archive):
@@ -285,8 +300,9 @@ def test_unavailable_nodes_and_the_quorum(archive):
     t = judge(archive)
     assert not t.inconclusive and t.responding == 7
     assert all(t.nodes[ns.node.region].status == UNAVAILABLE for ns in archive.nodes[:5])
-    assert all(c.status == UNAVAILABLE for c in (t.copies["inventory.json"][ns.node.region]
-                                                for ns in archive.nodes[:5]))
+    assert all(
+        c.status == UNAVAILABLE for c in (t.copies["inventory.json"][ns.node.region] for ns in archive.nodes[:5])
+    )
     chaos.take_offline(archive.nodes[5].store)
     t = judge(archive)
     assert t.inconclusive and "quorum" in t.reason and t.responding == 6
@@ -306,8 +322,13 @@ def test_the_reference_choice():
         from strongroom.domain.vote import FileHash, InventoryVote
 
         committed = {f"{head}/inventory.json": FileHash("n", sha, 1)}
-        return Vote(node=node, object_id="o", nonce="00", inventory=InventoryVote(sha, "n", head),
-                    files=committed if files is None else files)
+        return Vote(
+            node=node,
+            object_id="o",
+            nonce="00",
+            inventory=InventoryVote(sha, "n", head),
+            files=committed if files is None else files,
+        )
 
     votes = [v(f"n{i}", "A") for i in range(7)] + [v(f"n{i}", "B") for i in range(7, 12)]
     assert choose_reference(votes, None).sha512 == "A"

@@ -255,7 +255,8 @@ def test_a_poll_records_events_logs_and_the_status_grid(archive):
     fixity = [e for e in events if e.type == "fixity check" and e.outcome_detail.get("node")]
     assert {e.outcome_detail["node"]: e.outcome for e in fixity} == {
         ns.node.region: ("failure" if i == 1 else "warning" if i == 4 else "success")
-        for i, ns in enumerate(archive.nodes)}
+        for i, ns in enumerate(archive.nodes)
+    }
     repairs = [e for e in events if e.type == "repair"]
     assert len(repairs) == 1 and repairs[0].outcome_detail["evidence_version_id"] == "1"  # the flipped bytes
     assert repairs[0].outcome_detail["source"] and repairs[0].outcome_detail["node"] == "us-west-2"

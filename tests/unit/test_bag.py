@@ -115,7 +115,15 @@ def test_the_profile_is_a_bagit_profile_document():
     doc = json.loads((Path(bag_module.__file__).parent / "bagit_profile.json").read_text())
     assert doc["BagIt-Profile-Info"]["BagIt-Profile-Identifier"]
     assert doc["Bag-Info"]["Source-Organization"]["required"] is True
-    for tag in ("Strongroom-Publisher", "Strongroom-Title", "Strongroom-AU", "Bagging-Date", "ISSN", "eISSN", "Payload-Oxum"):
+    for tag in (
+        "Strongroom-Publisher",
+        "Strongroom-Title",
+        "Strongroom-AU",
+        "Bagging-Date",
+        "ISSN",
+        "eISSN",
+        "Payload-Oxum",
+    ):
         assert doc["Bag-Info"][tag]["required"] is False, tag
     assert set(doc["Strongroom-Manifests-Required-Any"]) == {"sha256", "sha512"}
 
@@ -126,7 +134,8 @@ def test_check_profile_reads_its_rules_from_the_profile(monkeypatch):
     monkeypatch.setattr(bag_module, "profile", lambda: doc)
     info = {k: [v] for k, v in GOOD_INFO.items() if k != "External-Identifier"}
     assert [(p.rule, "External-Identifier" in p.message) for p in check_profile(report_with(info), AU)] == [
-        ("missing-tag", True)]
+        ("missing-tag", True)
+    ]
 
 
 def test_source_organization_is_required():
@@ -135,8 +144,9 @@ def test_source_organization_is_required():
     assert "Source-Organization" in problems[0].message
 
 
-@pytest.mark.parametrize("algorithms, ok", [(["md5"], False), (["md5", "sha1"], False), (["sha256"], True),
-                                            (["md5", "sha512"], True)])
+@pytest.mark.parametrize(
+    "algorithms, ok", [(["md5"], False), (["md5", "sha1"], False), (["sha256"], True), (["md5", "sha512"], True)]
+)
 def test_a_strong_digest_is_required(algorithms, ok):
     problems = check_profile(report_with({"Source-Organization": ["Acme"]}, algorithms), AU)
     assert (problems == []) == ok
@@ -151,27 +161,51 @@ def test_md5_only_bag_is_refused_by_the_profile(tmp_path):
 
 
 def test_each_au_disagreement_is_reported():
-    info = {"Source-Organization": ["Acme"], "Strongroom-Publisher": ["other"], "Strongroom-Title": ["jchem"],
-            "Strongroom-AU": ["2024"], "External-Identifier": ["anything at all"]}
+    info = {
+        "Source-Organization": ["Acme"],
+        "Strongroom-Publisher": ["other"],
+        "Strongroom-Title": ["jchem"],
+        "Strongroom-AU": ["2024"],
+        "External-Identifier": ["anything at all"],
+    }
     problems = check_profile(report_with(info), AU)
     assert [p.rule for p in problems] == ["au-mismatch", "au-mismatch"]
     assert "'other'" in problems[0].message and "'acme'" in problems[0].message
     assert "'jchem'" in problems[1].message and "'jphys'" in problems[1].message
 
 
-@pytest.mark.parametrize("issn, ok", [("0317-8471", True), ("03178471", True), ("2434-561X", True), ("2434-561x", True),
-                                      ("0378-5955", True), ("0317-8472", False), ("2434-5610", False),
-                                      ("1234-567", False), ("ISSN 0317-8471", False), ("", False)])
+@pytest.mark.parametrize(
+    "issn, ok",
+    [
+        ("0317-8471", True),
+        ("03178471", True),
+        ("2434-561X", True),
+        ("2434-561x", True),
+        ("0378-5955", True),
+        ("0317-8472", False),
+        ("2434-5610", False),
+        ("1234-567", False),
+        ("ISSN 0317-8471", False),
+        ("", False),
+    ],
+)
 def test_issn_check_digit(issn, ok):
     assert issn_ok(issn) is ok
 
 
 def test_bad_issns_and_dates_are_each_reported():
-    info = {"Source-Organization": ["Acme"], "ISSN": ["0317-8472"], "eISSN": ["2434-561X", "1111-1111"],
-            "Bagging-Date": ["26/02/2016"]}
+    info = {
+        "Source-Organization": ["Acme"],
+        "ISSN": ["0317-8472"],
+        "eISSN": ["2434-561X", "1111-1111"],
+        "Bagging-Date": ["26/02/2016"],
+    }
     problems = check_profile(report_with(info), AU)
     assert sorted((p.rule, p.message.split()[0]) for p in problems) == [
-        ("bad-date", "Bagging-Date"), ("bad-issn", "ISSN"), ("bad-issn", "eISSN")]
+        ("bad-date", "Bagging-Date"),
+        ("bad-issn", "ISSN"),
+        ("bad-issn", "eISSN"),
+    ]
 
 
 @pytest.mark.parametrize("value", ["2024-03-01", "2024-03-01T12:30:00Z", "2024-03-01T12:30:00+02:00"])
@@ -191,12 +225,24 @@ def test_single_valued_tags_must_not_repeat():
 
 
 def test_every_profile_problem_is_listed(tmp_path):
-    info = {"Strongroom-Publisher": "nope", "Strongroom-Title": "nope", "Strongroom-AU": "nope", "ISSN": "1234-5678",
-            "Bagging-Date": "yesterday"}
+    info = {
+        "Strongroom-Publisher": "nope",
+        "Strongroom-Title": "nope",
+        "Strongroom-AU": "nope",
+        "ISSN": "1234-5678",
+        "Bagging-Date": "yesterday",
+    }
     report = validate_bag(make_bag(tmp_path, info=info, checksums=("md5",)))
     problems = check_profile(report, AU)
     assert sorted(p.rule for p in problems) == [
-        "au-mismatch", "au-mismatch", "au-mismatch", "bad-date", "bad-issn", "missing-tag", "weak-digest"]
+        "au-mismatch",
+        "au-mismatch",
+        "au-mismatch",
+        "bad-date",
+        "bad-issn",
+        "missing-tag",
+        "weak-digest",
+    ]
 
 
 def test_bagit_verdict_backs_up_our_own_checks(tmp_path, monkeypatch):

@@ -95,8 +95,13 @@ def test_put_without_a_checksum_still_reports_one(store):
 
 def test_a_put_whose_bytes_do_not_match_its_checksum_is_refused(store, request):
     if isinstance(store, S3BlobStore):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="moto does not verify x-amz-checksum-sha256 "
-                                              "(S3 answers BadDigest); only the fake is held to it here"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="moto does not verify x-amz-checksum-sha256 "
+                "(S3 answers BadDigest); only the fake is held to it here",
+            )
+        )
     with pytest.raises(Exception):  # noqa: B017 - the fake raises ValueError, S3 a ClientError
         store.put("k", b"these bytes", sha256=_sha(b"other bytes"))
     assert store.head("k") is None
@@ -116,8 +121,10 @@ def test_list_by_prefix_in_key_order_with_only_what_a_listing_carries(store):
     listed = list(store.list("b/"))
     # A listing (ListObjectsV2) gives key, size and ETag; no checksum, no version id: callers that
     # need those must head() each object.
-    assert listed == [StoredObject(key="b/1", size=3, etag=_md5(b"b/1")),
-                      StoredObject(key="b/2", size=3, etag=_md5(b"b/2"))]
+    assert listed == [
+        StoredObject(key="b/1", size=3, etag=_md5(b"b/1")),
+        StoredObject(key="b/2", size=3, etag=_md5(b"b/2")),
+    ]
     assert [o.key for o in store.list()] == ["a/1", "b/1", "b/2", "bb/3"]
 
 
@@ -202,10 +209,19 @@ def test_deleting_a_missing_key_is_not_an_error(store):
 
 
 def _record(au="acme/jbio/2024", **kw) -> AuRecord:
-    return AuRecord(au=au, head="v1", files=3, bytes=1234, articles=2, journal_title="J Bio",
-                    packages={"issue1.zip": 2}, copies={"us-east-1": "v1"},
-                    last_poll_result={"agreement": 1.0, "nodes": {"us-east-1": "ok"}},
-                    inventory_sha512={"v1": "ab" * 64}, **kw)
+    return AuRecord(
+        au=au,
+        head="v1",
+        files=3,
+        bytes=1234,
+        articles=2,
+        journal_title="J Bio",
+        packages={"issue1.zip": 2},
+        copies={"us-east-1": "v1"},
+        last_poll_result={"agreement": 1.0, "nodes": {"us-east-1": "ok"}},
+        inventory_sha512={"v1": "ab" * 64},
+        **kw,
+    )
 
 
 def test_put_get_au_round_trip(catalog):
@@ -251,8 +267,11 @@ def test_poll_candidates_never_polled_newest_first_then_oldest_poll_first(catalo
 
     got = catalog.poll_candidates(before, limit=100)
     never = sorted((f"2026-02-{i % 28 + 1:02d}T00:00:{i:02d}+00:00", f"p/never/{i:02d}") for i in range(30))
-    polled = sorted((f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00", f"p/polled/{i:02d}") for i in range(30)
-                    if f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00" <= "2026-01-15T09:00:00+00:00")
+    polled = sorted(
+        (f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00", f"p/polled/{i:02d}")
+        for i in range(30)
+        if f"2026-01-{i % 28 + 1:02d}T0{i % 10}:00:00+00:00" <= "2026-01-15T09:00:00+00:00"
+    )
     assert [r.au for r in got] == [au for _, au in reversed(never)] + [au for _, au in polled]
 
     limited = catalog.poll_candidates(before, limit=5)  # the first five of each kind, across shards
@@ -279,8 +298,14 @@ def test_events_oldest_first_per_object_and_not_duplicated(catalog):
     au, package = "acme/jbio/2024", "incoming/acme/jbio/2024/issue1.zip"
     late = _event(au, "2026-01-02T00:00:00Z", "e2", "fixity check")
     early = _event(au, "2026-01-01T00:00:00Z", "e1")
-    catalog.add_events([late, early, _event(package, "2026-01-01T00:00:00Z", "p1", "validation"),
-                        _event("other/t/1", "2026-01-01T00:00:00Z", "o1")])
+    catalog.add_events(
+        [
+            late,
+            early,
+            _event(package, "2026-01-01T00:00:00Z", "p1", "validation"),
+            _event("other/t/1", "2026-01-01T00:00:00Z", "o1"),
+        ]
+    )
     catalog.add_events([early])
     assert catalog.events(au) == [early, late]
     assert [e.identifier for e in catalog.events(package)] == ["p1"]

@@ -40,22 +40,30 @@ def warc_gz(articles) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("name, data, mime, ext", [
-    ("a.pdf", b"%PDF-1.7\n%\xe2\xe3\n1 0 obj", "application/pdf", ".pdf"),
-    ("a.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png", ".png"),
-    ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg", ".jpg"),
-    ("a.gif", b"GIF89a\x01\x00\x01\x00", "image/gif", ".gif"),
-    ("a.tif", b"II*\x00\x08\x00\x00\x00", "image/tiff", ".tif"),
-    ("a.tif", b"MM\x00*\x00\x00\x00\x08", "image/tiff", ".tif"),
-    ("a.xml", b'<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE article PUBLIC "-//NLM//DTD JATS//EN" "x.dtd" '
-              b'[<!ENTITY a "b">]>\n<article dtd-version="1.3"><front/>', "application/jats+xml", ".xml"),
-    ("a.xml", b"\xef\xbb\xbf<j:article xmlns:j='urn:x'/>", "application/jats+xml", ".xml"),
-    ("a.xml", b'<?xml version="1.0"?><collection><item/></collection>', "application/xml", ".xml"),
-    ("a.htm", b"<!DOCTYPE html><html><body>hi</body></html>", "text/html", ".html"),
-    ("a.txt", "Readme — plain text, ünïcödé.\n".encode(), "text/plain", ".txt"),
-    ("a.dat", b"\x00\x01\x02\x03\xfe\xff" * 10, "application/octet-stream", None),
-    ("a.warc", b"WARC/1.1\r\nWARC-Type: warcinfo\r\n", "application/warc", ".warc"),
-])
+@pytest.mark.parametrize(
+    "name, data, mime, ext",
+    [
+        ("a.pdf", b"%PDF-1.7\n%\xe2\xe3\n1 0 obj", "application/pdf", ".pdf"),
+        ("a.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png", ".png"),
+        ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg", ".jpg"),
+        ("a.gif", b"GIF89a\x01\x00\x01\x00", "image/gif", ".gif"),
+        ("a.tif", b"II*\x00\x08\x00\x00\x00", "image/tiff", ".tif"),
+        ("a.tif", b"MM\x00*\x00\x00\x00\x08", "image/tiff", ".tif"),
+        (
+            "a.xml",
+            b'<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE article PUBLIC "-//NLM//DTD JATS//EN" "x.dtd" '
+            b'[<!ENTITY a "b">]>\n<article dtd-version="1.3"><front/>',
+            "application/jats+xml",
+            ".xml",
+        ),
+        ("a.xml", b"\xef\xbb\xbf<j:article xmlns:j='urn:x'/>", "application/jats+xml", ".xml"),
+        ("a.xml", b'<?xml version="1.0"?><collection><item/></collection>', "application/xml", ".xml"),
+        ("a.htm", b"<!DOCTYPE html><html><body>hi</body></html>", "text/html", ".html"),
+        ("a.txt", "Readme — plain text, ünïcödé.\n".encode(), "text/plain", ".txt"),
+        ("a.dat", b"\x00\x01\x02\x03\xfe\xff" * 10, "application/octet-stream", None),
+        ("a.warc", b"WARC/1.1\r\nWARC-Type: warcinfo\r\n", "application/warc", ".warc"),
+    ],
+)
 def test_identify_by_content(tmp_path, name, data, mime, ext):
     fmt = identify(write(tmp_path, name, data))
     assert (fmt.mime, fmt.extension) == (mime, ext)
@@ -92,9 +100,11 @@ def test_uncompressed_warc(tmp_path):
     writer = WARCWriter(out, gzip=False)
     body = b"<html>hello</html>"
     headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record("https://example.org/", "response",
-                                                  payload=io.BytesIO(body), length=len(body),
-                                                  http_headers=headers))
+    writer.write_record(
+        writer.create_warc_record(
+            "https://example.org/", "response", payload=io.BytesIO(body), length=len(body), http_headers=headers
+        )
+    )
     path = write(tmp_path, "u.warc", out.getvalue())
     assert identify(path).mime == "application/warc"
     assert count_warc_records(path).by_type == {"response": 1}
@@ -115,9 +125,11 @@ def test_damaged_warc_payload_fails_its_digest(tmp_path):
     writer = WARCWriter(out, gzip=False)
     body = b"<html>" + b"x" * 200 + b"</html>"
     headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record("https://example.org/", "response",
-                                                  payload=io.BytesIO(body), length=len(body),
-                                                  http_headers=headers))
+    writer.write_record(
+        writer.create_warc_record(
+            "https://example.org/", "response", payload=io.BytesIO(body), length=len(body), http_headers=headers
+        )
+    )
     data = out.getvalue().replace(b"x" * 200, b"y" * 200)
     with pytest.raises(WarcError) as info:
         count_warc_records(write(tmp_path, "d.warc", data))
@@ -149,10 +161,14 @@ def test_describe_bundles_articles_with_their_files(tmp_path, articles):
     by_doi = {e.article.doi: e for e in desc.articles}
     assert set(by_doi) == {a.doi for a in articles[:2]}
     first = by_doi[articles[0].doi]
-    assert first.files == tuple(sorted(f"data/{articles[0].id}/{n}" for n in ("article.pdf", "article.xml", "fig1.png")))
+    assert first.files == tuple(
+        sorted(f"data/{articles[0].id}/{n}" for n in ("article.pdf", "article.xml", "fig1.png"))
+    )
     assert [w.path for w in desc.warcs] == ["data/harvest/h.warc.gz"]
     assert {(p.path, p.severity) for p in desc.problems} == {
-        ("data/broken/article.xml", "warning"), ("data/broken/cut.warc.gz", "warning")}
+        ("data/broken/article.xml", "warning"),
+        ("data/broken/cut.warc.gz", "warning"),
+    }
     formats = {f.path: f.format.mime for f in desc.files}
     assert formats["data/notes.txt"] == "text/plain"
     entry = desc.as_dict()["articles"][0]

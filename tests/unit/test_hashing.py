@@ -27,9 +27,11 @@ class Recording(io.BytesIO):
 def test_digests_and_size_are_those_of_the_whole_stream():
     reader = HashingReader(io.BytesIO(BODY), ("sha256", "sha512", "md5")).drain()
     assert reader.size == len(BODY)
-    assert reader.hexdigests() == {"sha256": hashlib.sha256(BODY).hexdigest(),
-                                   "sha512": hashlib.sha512(BODY).hexdigest(),
-                                   "md5": hashlib.md5(BODY).hexdigest()}
+    assert reader.hexdigests() == {
+        "sha256": hashlib.sha256(BODY).hexdigest(),
+        "sha512": hashlib.sha512(BODY).hexdigest(),
+        "md5": hashlib.md5(BODY).hexdigest(),
+    }
 
 
 def test_drain_never_reads_the_whole_stream_at_once():
@@ -78,10 +80,13 @@ def test_closing_closes_the_wrapped_stream():
     assert stream.closed
 
 
-@pytest.mark.parametrize("names, seed, words", [
-    ((), None, "at least one hash"),
-    (("sha256",), {"sha512": b"x"}, "'sha512'"),
-])
+@pytest.mark.parametrize(
+    "names, seed, words",
+    [
+        ((), None, "at least one hash"),
+        (("sha256",), {"sha512": b"x"}, "'sha512'"),
+    ],
+)
 def test_bad_arguments_say_what_to_give(names, seed, words):
     with pytest.raises(ValueError, match=words):
         HashingReader(io.BytesIO(b""), names, seed=seed)

@@ -89,8 +89,11 @@ def test_a_web_harvest_is_recognised_and_its_records_counted(archive, tmp_path):
     assert outcome.status == "preserved"
     warcs = receipt(archive, outcome)["web_archives"]
     assert len(warcs) == 1 and warcs[0]["records"] > 1 and warcs[0]["response_urls"] >= 1
-    assert any(f["format"]["mime"] == "application/warc" for f in receipt(archive, outcome)["files"]
-               if f["path"].endswith((".warc", ".warc.gz")))
+    assert any(
+        f["format"]["mime"] == "application/warc"
+        for f in receipt(archive, outcome)["files"]
+        if f["path"].endswith((".warc", ".warc.gz"))
+    )
 
 
 def test_the_same_event_twice_makes_one_version(archive, tmp_path):

@@ -12,13 +12,23 @@ from tests.cfn import create_catalog_table
 
 
 def s3_event(key: str, version: str, sequencer: str) -> dict:
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-21T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "PackageDeposited",
-               "bucket": {"name": "strongroom-ingest", "arn": "arn:aws:s3:::strongroom-ingest"},
-               "object": {"key": key, "size": 10, "eTag": "abc", "versionId": version, "sequencer": sequencer}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-21T12:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "PackageDeposited",
+                    "bucket": {"name": "strongroom-ingest", "arn": "arn:aws:s3:::strongroom-ingest"},
+                    "object": {"key": key, "size": 10, "eTag": "abc", "versionId": version, "sequencer": sequencer},
+                },
+            }
+        ]
+    }
 
 
 class Context:

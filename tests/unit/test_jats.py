@@ -19,9 +19,11 @@ def parse(xml: str | bytes, name: str = "article.xml") -> Article:
 
 
 def minimal(meta: str = "", journal: str = "", root_attrs: str = "") -> str:
-    return (f'<article xmlns:xlink="http://www.w3.org/1999/xlink" '
-            f'xmlns:ali="http://www.niso.org/schemas/ali/1.0/" {root_attrs}><front>'
-            f"<journal-meta>{journal}</journal-meta><article-meta>{meta}</article-meta></front></article>")
+    return (
+        f'<article xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'xmlns:ali="http://www.niso.org/schemas/ali/1.0/" {root_attrs}><front>'
+        f"<journal-meta>{journal}</journal-meta><article-meta>{meta}</article-meta></front></article>"
+    )
 
 
 @pytest.mark.parametrize("journal", [SOCIETY, PRESS], ids=["pages", "elocation"])
@@ -30,7 +32,8 @@ def test_round_trip_gives_the_generated_fields(journal):
         art = parse(write_jats(sample))
         assert art.title == sample.title
         assert [(a.given, a.surname, a.orcid, a.affiliations) for a in art.authors] == [
-            (a.given, a.surname, a.orcid, (a.affiliation,)) for a in sample.authors]
+            (a.given, a.surname, a.orcid, (a.affiliation,)) for a in sample.authors
+        ]
         assert art.doi == sample.doi
         assert art.journal_title == journal.journal_title
         assert (art.issn, art.eissn) == (journal.issn, journal.eissn)
@@ -50,12 +53,15 @@ def test_round_trip_gives_the_generated_fields(journal):
 
 
 def test_markup_in_a_title_stays_text():
-    xml = minimal("<title-group><article-title>Why &lt;script&gt;alert(1)&lt;/script&gt; is "
-                  "<italic>not</italic> run<xref ref-type='fn' rid='fn1'>*</xref></article-title></title-group>")
+    xml = minimal(
+        "<title-group><article-title>Why &lt;script&gt;alert(1)&lt;/script&gt; is "
+        "<italic>not</italic> run<xref ref-type='fn' rid='fn1'>*</xref></article-title></title-group>"
+    )
     assert parse(xml).title == "Why <script>alert(1)</script> is not run"
 
-    sample = replace(make_articles(1, 0, SOCIETY)[0], title='A <script>alert("x")</script> & <b>bold</b> title',
-                     italic=())
+    sample = replace(
+        make_articles(1, 0, SOCIETY)[0], title='A <script>alert("x")</script> & <b>bold</b> title', italic=()
+    )
     data = write_jats(sample)
     assert b"<script>" not in data  # escaped in the XML ...
     assert parse(data).title == sample.title  # ... and literal text again after parsing
@@ -64,9 +70,11 @@ def test_markup_in_a_title_stays_text():
 def test_external_entities_are_never_resolved(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET")
-    xml = (f'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY x SYSTEM "file://{secret}">'
-           f'<!ENTITY y SYSTEM "file:///etc/passwd">]>'
-           + minimal("<title-group><article-title>a&x;b&y;c</article-title></title-group>"))
+    xml = (
+        f'<?xml version="1.0"?><!DOCTYPE article [<!ENTITY x SYSTEM "file://{secret}">'
+        f'<!ENTITY y SYSTEM "file:///etc/passwd">]>'
+        + minimal("<title-group><article-title>a&x;b&y;c</article-title></title-group>")
+    )
     art = parse(xml)
     assert art.title == "abc"
     assert "TOP-SECRET" not in json.dumps(art.as_dict())
@@ -74,9 +82,11 @@ def test_external_entities_are_never_resolved(tmp_path):
 
 def test_no_dtd_or_network_is_fetched():
     # A parameter entity and an external DTD pointing at an unroutable address: parsing must not try them.
-    xml = ('<?xml version="1.0"?><!DOCTYPE article SYSTEM "http://10.255.255.1/jats.dtd" '
-           '[<!ENTITY % p SYSTEM "http://10.255.255.1/evil.dtd"> %p;]>'
-           + minimal("<title-group><article-title>t</article-title></title-group>"))
+    xml = (
+        '<?xml version="1.0"?><!DOCTYPE article SYSTEM "http://10.255.255.1/jats.dtd" '
+        '[<!ENTITY % p SYSTEM "http://10.255.255.1/evil.dtd"> %p;]>'
+        + minimal("<title-group><article-title>t</article-title></title-group>")
+    )
     started = time.monotonic()
     try:
         assert parse(xml).title == "t"
@@ -86,10 +96,10 @@ def test_no_dtd_or_network_is_fetched():
 
 
 def test_billion_laughs_is_refused_quickly():
-    entities = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{("&l%d;" % (i - 1)) * 10}">' for i in range(1, 10))
-    xml = (f'<?xml version="1.0"?><!DOCTYPE article [{entities}]>'
-           + minimal("<title-group><article-title>&l9;</article-title></title-group>"))
+    entities = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{i} "{("&l%d;" % (i - 1)) * 10}">' for i in range(1, 10))
+    xml = f'<?xml version="1.0"?><!DOCTYPE article [{entities}]>' + minimal(
+        "<title-group><article-title>&l9;</article-title></title-group>"
+    )
     started = time.monotonic()
     try:
         art = parse(xml)
@@ -104,15 +114,31 @@ def test_missing_optional_fields_are_none():
     art = parse(minimal("<title-group><article-title>Only a title</article-title></title-group>"))
     assert art.title == "Only a title"
     assert art.authors == () and art.keywords == () and art.self_uris == ()
-    for name in ("doi", "journal_title", "issn", "eissn", "publisher", "volume", "issue", "fpage", "lpage",
-                 "elocation_id", "pub_date", "abstract", "license_url", "license_text", "article_type"):
+    for name in (
+        "doi",
+        "journal_title",
+        "issn",
+        "eissn",
+        "publisher",
+        "volume",
+        "issue",
+        "fpage",
+        "lpage",
+        "elocation_id",
+        "pub_date",
+        "abstract",
+        "license_url",
+        "license_text",
+        "article_type",
+    ):
         assert getattr(art, name) is None, name
     assert parse(minimal("")).title is None
 
 
 def test_older_and_varied_tagging():
-    journal = ("<journal-title>Old Style Journal</journal-title>"
-               '<issn pub-type="epub">1234-5679</issn><issn>2345-6789</issn>')
+    journal = (
+        '<journal-title>Old Style Journal</journal-title><issn pub-type="epub">1234-5679</issn><issn>2345-6789</issn>'
+    )
     meta = """
       <article-id pub-id-type="doi">https://doi.org/10.5555/Old.1</article-id>
       <title-group><article-title>T</article-title></title-group>
@@ -149,20 +175,25 @@ def test_older_and_varied_tagging():
 
 
 def test_date_precision_and_preference():
-    meta = ('<title-group><article-title>T</article-title></title-group>'
-            '<pub-date pub-type="ppub"><day>2</day><month>2</month><year>2020</year></pub-date>'
-            '<pub-date publication-format="electronic" date-type="pub"><month>1</month><year>2020</year></pub-date>')
+    meta = (
+        "<title-group><article-title>T</article-title></title-group>"
+        '<pub-date pub-type="ppub"><day>2</day><month>2</month><year>2020</year></pub-date>'
+        '<pub-date publication-format="electronic" date-type="pub"><month>1</month><year>2020</year></pub-date>'
+    )
     assert parse(minimal(meta)).pub_date == "2020-01"
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "not well-formed"),
-    (b"%PDF-1.4 not xml", "not well-formed"),
-    (b"<article><front>", "not well-formed"),
-    (b"<book><front/></book>", "<book>"),
-    (b"<article><body/></article>", "no <front>"),
-    (b"<article><front><journal-meta/></front></article>", "no <article-meta>"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "not well-formed"),
+        (b"%PDF-1.4 not xml", "not well-formed"),
+        (b"<article><front>", "not well-formed"),
+        (b"<book><front/></book>", "<book>"),
+        (b"<article><body/></article>", "no <front>"),
+        (b"<article><front><journal-meta/></front></article>", "no <article-meta>"),
+    ],
+)
 def test_errors_name_the_file_and_the_problem(data, words):
     with pytest.raises(JatsError) as info:
         parse_jats(io.BytesIO(data), name="data/a1/article.xml")

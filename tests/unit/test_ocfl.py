@@ -58,8 +58,7 @@ LONG_101 = "abcdefghij" * 10 + "a"
         ("object-01", "sha256", 3, 3, "3c0/ff4/240/object-01"),
         ("..hor/rib:le-$id", "sha256", 3, 3, "487/326/d8c/%2e%2ehor%2frib%3ale-%24id"),
         ("object-01", "md5", 2, 15, "ff/75/53/44/92/48/5e/ab/b3/9f/86/35/67/28/88/object-01"),
-        ("..hor/rib:le-$id", "md5", 2, 15,
-         "08/31/97/66/fb/6c/29/35/dd/17/5b/94/26/77/17/%2e%2ehor%2frib%3ale-%24id"),
+        ("..hor/rib:le-$id", "md5", 2, 15, "08/31/97/66/fb/6c/29/35/dd/17/5b/94/26/77/17/%2e%2ehor%2frib%3ale-%24id"),
         # Example 3 (0 x 0); the spec's table says `object-id` for object-01, a typo its own code corrects
         ("object-01", "sha256", 0, 0, "object-01"),
         ("..hor/rib:le-$id", "sha256", 0, 0, "%2e%2ehor%2frib%3ale-%24id"),
@@ -69,10 +68,20 @@ LONG_101 = "abcdefghij" * 10 + "a"
         ("object-01", "md5", 0, 0, "object-01"),
         ("..hor/rib:le-$id", "md5", 3, 3, "083/197/66f/%2e%2ehor%2frib%3ale-%24id"),
         ("..Hor/rib:lè-$id", "sha256", 3, 3, "373/529/21a/%2e%2eHor%2frib%3al%c3%a8-%24id"),
-        (LONG_260, "sha256", 3, 3, "55b/432/806/" + "abcdefghij" * 10
-         + "-55b432806f4e270da0cf23815ed338742179002153cd8d896f23b3e2d8a14359"),
-        (LONG_101, "sha256", 3, 3, "5cc/73e/648/" + "abcdefghij" * 10
-         + "-5cc73e648fbcff136510e330871180922ddacf193b68fdeff855683a01464220"),
+        (
+            LONG_260,
+            "sha256",
+            3,
+            3,
+            "55b/432/806/" + "abcdefghij" * 10 + "-55b432806f4e270da0cf23815ed338742179002153cd8d896f23b3e2d8a14359",
+        ),
+        (
+            LONG_101,
+            "sha256",
+            3,
+            3,
+            "5cc/73e/648/" + "abcdefghij" * 10 + "-5cc73e648fbcff136510e330871180922ddacf193b68fdeff855683a01464220",
+        ),
     ],
 )
 def test_layout_0003_matches_the_spec_examples(object_id, algorithm, tuple_size, tuples, expected):
@@ -102,6 +111,7 @@ def test_object_root_agrees_with_ocfl_py(object_id):
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
 
 def digests(files: dict[str, bytes]) -> dict[str, FileDigest]:
     return {path: digest_stream(io.BytesIO(body)) for path, body in files.items()}
@@ -148,11 +158,11 @@ V1 = {
     "manifest-sha256.txt": b"bag manifest",
 }
 V2 = {
-    "art1/article.xml": b"<article>one</article>",          # unchanged
-    "art1/article.pdf": b"%PDF-1.7 one, corrected",         # changed
-    "art3/article.xml": b"<article>three</article>",        # added
-    "art3/renamed.pdf": b"%PDF-1.7 one",                    # old v1 bytes under a new name
-    "art3/again.xml": b"<article>three</article>",          # duplicate within v2
+    "art1/article.xml": b"<article>one</article>",  # unchanged
+    "art1/article.pdf": b"%PDF-1.7 one, corrected",  # changed
+    "art3/article.xml": b"<article>three</article>",  # added
+    "art3/renamed.pdf": b"%PDF-1.7 one",  # old v1 bytes under a new name
+    "art3/again.xml": b"<article>three</article>",  # duplicate within v2
     # art2/* and manifest-sha256.txt removed
 }
 
@@ -172,6 +182,7 @@ def write(store, files, previous=None, when=WHEN, message="deposit"):
 
 # --- storage root ---------------------------------------------------------------------------------
 
+
 def test_storage_root_files_and_idempotence(tmp_path):
     s = MemoryBlobStore()
     writer = OcflWriter(s)
@@ -181,8 +192,12 @@ def test_storage_root_files_and_idempotence(tmp_path):
     layout = json.loads(s.objects["ocfl_layout.json"])
     assert layout["extension"] == "0003-hash-and-id-n-tuple-storage-layout" and layout["description"]
     config = json.loads(s.objects["extensions/0003-hash-and-id-n-tuple-storage-layout/config.json"])
-    assert config == {"extensionName": "0003-hash-and-id-n-tuple-storage-layout",
-                      "digestAlgorithm": "sha256", "tupleSize": 3, "numberOfTuples": 3}
+    assert config == {
+        "extensionName": "0003-hash-and-id-n-tuple-storage-layout",
+        "digestAlgorithm": "sha256",
+        "tupleSize": 3,
+        "numberOfTuples": 3,
+    }
     assert b"OCFL" in s.objects["strongroom-storage-root.md"]
     assert writer.ensure_storage_root() == []
     assert s.history == {}  # nothing rewritten
@@ -200,6 +215,7 @@ def test_storage_root_refuses_a_foreign_root():
 
 
 # --- planning -------------------------------------------------------------------------------------
+
 
 def test_plan_v1_stores_duplicate_bytes_once():
     plan = plan_version(None, AU, digests(V1), WHEN, "first deposit", ARCHIVIST)
@@ -221,8 +237,10 @@ def test_plan_v2_stores_only_new_content():
     v1 = plan_version(None, AU, digests(V1), WHEN, "first", ARCHIVIST).inventory
     plan = plan_version(v1, AU, digests(V2), LATER, "second", ARCHIVIST)
     assert plan.version == "v2" and plan.previous_head == "v1"
-    assert plan.new_content == [("v2/content/art1/article.pdf", "art1/article.pdf"),
-                                ("v2/content/art3/again.xml", "art3/again.xml")]
+    assert plan.new_content == [
+        ("v2/content/art1/article.pdf", "art1/article.pdf"),
+        ("v2/content/art3/again.xml", "art3/again.xml"),
+    ]
     inv = plan.inventory
     assert inv.head == "v2" and set(inv.versions) == {"v1", "v2"}
     assert inv.versions["v1"] == v1.versions["v1"]  # history is kept as it was
@@ -266,8 +284,14 @@ def test_plan_rejects_inconsistent_inputs():
 
 
 def test_inventory_json_is_stable_and_round_trips():
-    inv = plan_version(plan_version(None, AU, digests(V1), WHEN, "first", ARCHIVIST).inventory,
-                       AU, digests(V2), LATER, "second", {"name": "n", "address": "mailto:n@x"}).inventory
+    inv = plan_version(
+        plan_version(None, AU, digests(V1), WHEN, "first", ARCHIVIST).inventory,
+        AU,
+        digests(V2),
+        LATER,
+        "second",
+        {"name": "n", "address": "mailto:n@x"},
+    ).inventory
     data = inv.to_json()
     assert Inventory.from_json(data).to_json() == data
     raw = json.loads(data)
@@ -291,12 +315,17 @@ def test_sidecar_format():
 
 # --- writing, reading, validating -----------------------------------------------------------------
 
+
 def test_write_v1_v2_only_new_content_and_ocfl_py_validates(store, tmp_path):
     plan1, keys1 = write(store, V1)
     root = object_root(AU)
     assert keys1[0] == f"{root}/0=ocfl_object_1.1"
-    assert keys1[-4:] == [f"{root}/v1/inventory.json", f"{root}/v1/inventory.json.sha512",
-                          f"{root}/inventory.json", f"{root}/inventory.json.sha512"]
+    assert keys1[-4:] == [
+        f"{root}/v1/inventory.json",
+        f"{root}/v1/inventory.json.sha512",
+        f"{root}/inventory.json",
+        f"{root}/inventory.json.sha512",
+    ]
     assert read_inventory(store, AU) == plan1.inventory
     ok, messages = validate(store, tmp_path, "after-v1")
     assert ok, messages
@@ -305,11 +334,15 @@ def test_write_v1_v2_only_new_content_and_ocfl_py_validates(store, tmp_path):
     plan2, keys2 = write(store, V2, read_inventory(store, AU), LATER)
     added = set(store.objects) - before
     new_version_keys = {f"{root}/{cp}" for cp, _ in plan2.new_content} | {
-        f"{root}/v2/inventory.json", f"{root}/v2/inventory.json.sha512"}
+        f"{root}/v2/inventory.json",
+        f"{root}/v2/inventory.json.sha512",
+    }
     assert added == new_version_keys
     assert set(keys2) == new_version_keys | {f"{root}/inventory.json", f"{root}/inventory.json.sha512"}
-    assert [k for k in keys2 if "/content/" in k] == [f"{root}/v2/content/art1/article.pdf",
-                                                      f"{root}/v2/content/art3/again.xml"]
+    assert [k for k in keys2 if "/content/" in k] == [
+        f"{root}/v2/content/art1/article.pdf",
+        f"{root}/v2/content/art3/again.xml",
+    ]
     assert f"{root}/0=ocfl_object_1.1" not in keys2
     assert read_inventory(store, AU).head == "v2"
     assert store.objects[f"{root}/v2/inventory.json"] == store.objects[f"{root}/inventory.json"]
@@ -354,8 +387,11 @@ def test_content_goes_to_the_store_as_a_stream_with_its_sha256(store):
 def test_sha256_of_must_agree_with_the_plan(store):
     plan = plan_version(None, AU, digests(V1), WHEN, "m", ARCHIVIST)
     with pytest.raises(InventoryError, match="disagrees"):
-        OcflWriter(store).write_version(plan, opener(V1), sha256_of=lambda lp: (
-            "0" * 64 if lp == "manifest-sha256.txt" else hashlib.sha256(V1[lp]).hexdigest()))
+        OcflWriter(store).write_version(
+            plan,
+            opener(V1),
+            sha256_of=lambda lp: "0" * 64 if lp == "manifest-sha256.txt" else hashlib.sha256(V1[lp]).hexdigest(),
+        )
     assert not any("/content/" in k for k in store.objects)  # checked before anything is written
     sha = {p: hashlib.sha256(b).hexdigest() for p, b in V1.items()}
     assert OcflWriter(store).write_version(plan, opener(V1), sha256_of=sha.__getitem__)
@@ -377,6 +413,7 @@ def test_stale_plan_is_refused(store):
 
 
 # --- crashes --------------------------------------------------------------------------------------
+
 
 class CrashingStore(MemoryBlobStore):
     """A bucket whose writer dies after `budget` more puts (S3 puts are atomic: no partial objects)."""
@@ -441,6 +478,7 @@ def test_rerun_with_a_different_deposit_clears_the_crashed_attempt(tmp_path):
 
 # --- reading: sidecars, damage -------------------------------------------------------------------
 
+
 def test_sidecar_mismatch_is_detected(store):
     write(store, V1)
     write(store, V2, read_inventory(store, AU), LATER)
@@ -472,11 +510,13 @@ def test_list_object_ids_finds_every_object_and_ignores_lookalike_content(store)
     for object_id in ids:
         files = {"0=ocfl_object_1.1": b"a publisher's file with an unlucky name", "x.xml": object_id.encode()}
         OcflWriter(store).write_version(
-            plan_version(None, object_id, digests(files), WHEN, "m", ARCHIVIST), opener(files))
+            plan_version(None, object_id, digests(files), WHEN, "m", ARCHIVIST), opener(files)
+        )
     assert sorted(list_object_ids(store)) == sorted(ids)
 
 
 # --- logs -----------------------------------------------------------------------------------------
+
 
 def test_append_log_is_append_only_and_valid_ocfl(store, tmp_path):
     with pytest.raises(NotFound, match="write its first version"):
@@ -503,6 +543,7 @@ def test_read_logs_returns_bodies_in_name_order(store):
 
 
 # --- sizes and head state (what ingest merges and rebuild counts) ---------------------------------
+
 
 def test_head_state_digests_come_back_from_the_bucket(store):
     write(store, V1)

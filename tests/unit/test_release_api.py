@@ -41,21 +41,32 @@ def world(monkeypatch):
         catalog.put_au(AuRecord(au=au, head="v1", files=3, bytes=100))
     started: list[str] = []
     journal = MemoryBlobStore("ingest")
-    archive = Archive(ingest=journal, nodes=[], catalog=catalog, limits=settings().limits,
-                      audit=settings().audit)
+    archive = Archive(ingest=journal, nodes=[], catalog=catalog, limits=settings().limits, audit=settings().audit)
     service = ReleaseService(archive, start=started.append, clock=lambda: NOW, journal=journal)
     monkeypatch.setattr("strongroom.handlers.compose.release_service", lambda: service)
     monkeypatch.setenv(release_api.ADMINS_ENV, f"{ALICE},{BOB},{CAROL}")
     return service, started
 
 
-def call(method: str, path: str, body=None, who: str | None = ALICE, resource: str | None = None,
-         params: dict | None = None, raw: str | None = None):
+def call(
+    method: str,
+    path: str,
+    body=None,
+    who: str | None = ALICE,
+    resource: str | None = None,
+    params: dict | None = None,
+    raw: str | None = None,
+):
     identity = {"userArn": who, "accessKey": "AK"} if who else {}
-    event = rest_event(method, resource or path, path, path_parameters=params,
-                       headers={"Content-Type": "application/json"},
-                       body=raw if raw is not None else (json.dumps(body) if body is not None else None),
-                       identity=identity)
+    event = rest_event(
+        method,
+        resource or path,
+        path,
+        path_parameters=params,
+        headers={"Content-Type": "application/json"},
+        body=raw if raw is not None else (json.dumps(body) if body is not None else None),
+        identity=identity,
+    )
     out = release_api.handler(event, Context())
     return out["statusCode"], json.loads(out["body"]) if out.get("body") else None
 
@@ -68,9 +79,15 @@ def fields(answer: dict) -> list:
 
 
 def proposal(**over):
-    body = {"aus": ["lakeside-up/lrh/2024"], "trigger": "publisher-ceased",
-            "evidence": {"unavailable_since": "2025-06-01", "ceased_on": "2025-05-31",
-                         "board": {"for": 9, "against": 1, "abstain": 0, "decided_on": "2026-02-20"}}}
+    body = {
+        "aus": ["lakeside-up/lrh/2024"],
+        "trigger": "publisher-ceased",
+        "evidence": {
+            "unavailable_since": "2025-06-01",
+            "ceased_on": "2025-05-31",
+            "board": {"for": 9, "against": 1, "abstain": 0, "decided_on": "2026-02-20"},
+        },
+    }
     for k, v in over.items():
         if k.startswith("evidence."):
             body["evidence"][k.split(".", 1)[1]] = v
@@ -82,16 +99,28 @@ def proposal(**over):
 
 
 def approve(rid, who=BOB):
-    return call("POST", f"/releases/{rid}/approve", who=who, resource="/releases/{release_id}/approve",
-                params={"release_id": rid})
+    return call(
+        "POST",
+        f"/releases/{rid}/approve",
+        who=who,
+        resource="/releases/{release_id}/approve",
+        params={"release_id": rid},
+    )
 
 
 def withdraw(rid, reason="court order 2026/17", who=ALICE):
-    return call("POST", f"/releases/{rid}/withdraw", {"reason": reason} if reason is not None else {}, who=who,
-                resource="/releases/{release_id}/withdraw", params={"release_id": rid})
+    return call(
+        "POST",
+        f"/releases/{rid}/withdraw",
+        {"reason": reason} if reason is not None else {},
+        who=who,
+        resource="/releases/{release_id}/withdraw",
+        params={"release_id": rid},
+    )
 
 
 # --- happy path and idempotency --------------------------------------------------------------------
+
 
 def test_propose_then_a_second_admin_approves_and_the_release_starts(world):
     service, started = world
@@ -117,7 +146,10 @@ def test_every_decision_is_a_premis_event_and_is_journaled(world):
     events = service.archive.catalog.events("lakeside-up/lrh/2024")
     by_step = {e.outcome_detail["step"]: e for e in events}
     assert {(e.type, step) for step, e in by_step.items()} == {
-        ("release", "proposed"), ("release", "approved"), ("withdrawal", "withdrawn")}
+        ("release", "proposed"),
+        ("release", "approved"),
+        ("withdrawal", "withdrawn"),
+    }
     assert "court order" in by_step["withdrawn"].detail
     assert by_step["proposed"].outcome_detail["trigger"] == "publisher-ceased"
     journal = json.loads(service.journal.objects[f"releases/{r['id']}.json"])
@@ -157,6 +189,7 @@ def test_a_title_proposal_takes_every_au_of_the_title(world):
 
 # --- two-person rule and who may call ------------------------------------------------------------
 
+
 def test_the_proposer_cannot_approve(world):
     _, started = world
     _, r = call("POST", "/releases", proposal())
@@ -179,12 +212,16 @@ def test_an_unsigned_request_is_403_as_api_gateway_answers_it(world):
 
 # --- the agreements' rules -------------------------------------------------------------------
 
-@pytest.mark.parametrize("since,until,ok", [
-    ("2025-09-01", None, True),  # exactly six months before NOW's date
-    ("2025-09-02", None, False),  # a day short
-    ("2025-01-01", "2025-06-30", False),  # available again before six months passed
-    ("2025-01-01", "2025-07-01", True),
-])
+
+@pytest.mark.parametrize(
+    "since,until,ok",
+    [
+        ("2025-09-01", None, True),  # exactly six months before NOW's date
+        ("2025-09-02", None, False),  # a day short
+        ("2025-01-01", "2025-06-30", False),  # available again before six months passed
+        ("2025-01-01", "2025-07-01", True),
+    ],
+)
 def test_six_consecutive_months_unavailable(world, since, until, ok):
     body = proposal(trigger="unavailable-6-months", **{"evidence.unavailable_since": since})
     if until:
@@ -213,13 +250,16 @@ def test_consent_needs_the_publishers_statement_but_no_six_months(world):
     assert call("POST", "/releases", body)[0] == 201
 
 
-@pytest.mark.parametrize("vote,field", [
-    ({"for": 6, "against": 2, "abstain": 0}, "evidence.board.for"),  # exactly 75%: passes
-    ({"for": 5, "against": 2, "abstain": 0}, "evidence.board.for"),  # 71%
-    ({"for": 12, "against": 3, "abstain": 0}, "evidence.board.against"),  # 80% but three against
-    ({"for": 3, "against": 0, "abstain": 2}, "evidence.board.for"),  # abstentions count as cast
-    ({"for": 0, "against": 0, "abstain": 0}, "evidence.board"),
-])
+@pytest.mark.parametrize(
+    "vote,field",
+    [
+        ({"for": 6, "against": 2, "abstain": 0}, "evidence.board.for"),  # exactly 75%: passes
+        ({"for": 5, "against": 2, "abstain": 0}, "evidence.board.for"),  # 71%
+        ({"for": 12, "against": 3, "abstain": 0}, "evidence.board.against"),  # 80% but three against
+        ({"for": 3, "against": 0, "abstain": 2}, "evidence.board.for"),  # abstentions count as cast
+        ({"for": 0, "against": 0, "abstain": 0}, "evidence.board"),
+    ],
+)
 def test_board_needs_three_quarters_in_favour_and_at_most_two_against(world, vote, field):
     status, r = call("POST", "/releases", proposal(**{"evidence.board": vote}))
     if vote == {"for": 6, "against": 2, "abstain": 0}:
@@ -230,14 +270,18 @@ def test_board_needs_three_quarters_in_favour_and_at_most_two_against(world, vot
 
 # --- malformed requests name the field -------------------------------------------------------------
 
-@pytest.mark.parametrize("body,field", [
-    (proposal(trigger="asteroid"), "trigger"),
-    (proposal(license="all-rights-reserved"), "license"),
-    (proposal(aus=["../etc/passwd"]), "aus"),
-    (proposal(**{"evidence.unavailable_since": "last spring"}), "unavailable_since"),
-    (proposal(**{"evidence.board": {"for": -1, "against": 0}}), "for"),
-    ({**proposal(), "surprise": 1}, "surprise"),
-])
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (proposal(trigger="asteroid"), "trigger"),
+        (proposal(license="all-rights-reserved"), "license"),
+        (proposal(aus=["../etc/passwd"]), "aus"),
+        (proposal(**{"evidence.unavailable_since": "last spring"}), "unavailable_since"),
+        (proposal(**{"evidence.board": {"for": -1, "against": 0}}), "for"),
+        ({**proposal(), "surprise": 1}, "surprise"),
+    ],
+)
 def test_malformed_proposals_are_422_naming_the_field(world, body, field):
     status, r = call("POST", "/releases", body)
     assert status == 422
@@ -250,14 +294,18 @@ def test_aus_and_title_together_are_refused(world):
 
 
 def test_every_broken_rule_of_the_agreements_is_listed_with_its_field(world):
-    body = proposal(**{"evidence.unavailable_since": "2026-01-01",
-                       "evidence.board": {"for": 3, "against": 3, "abstain": 0}})
+    body = proposal(
+        **{"evidence.unavailable_since": "2026-01-01", "evidence.board": {"for": 3, "against": 3, "abstain": 0}}
+    )
     status, r = call("POST", "/releases", body)
     assert status == 422
     assert fields(r) == ["evidence.unavailable_since", "evidence.board.against", "evidence.board.for"]
     assert "3 rules" in r["message"] and "fix each one" in r["message"]
-    assert [e["rule"] for e in r["errors"]] == ["six-months-unavailable", "board-at-most-two-against",
-                                                "board-three-quarters-in-favour"]
+    assert [e["rule"] for e in r["errors"]] == [
+        "six-months-unavailable",
+        "board-at-most-two-against",
+        "board-three-quarters-in-favour",
+    ]
 
 
 def test_every_malformed_field_is_listed(world):
@@ -274,8 +322,9 @@ def test_not_json_is_400(world):
     assert status == 400 and fields(r) == ["body"] and "not JSON" in r["message"]
 
 
-@pytest.mark.parametrize("raw", ["[" * 100000 + "]" * 100000, '{"a":' * 100000 + "1" + "}" * 100000,
-                                 '{"evidence": ' + "[" * 5000])  # nor when it is cut short
+@pytest.mark.parametrize(
+    "raw", ["[" * 100000 + "]" * 100000, '{"a":' * 100000 + "1" + "}" * 100000, '{"evidence": ' + "[" * 5000]
+)  # nor when it is cut short
 def test_deeply_nested_json_is_400_not_a_crash(world, raw):
     status, r = call("POST", "/releases", raw=raw)
     assert status == 400 and fields(r) == ["body"] and "32 levels" in r["message"]
@@ -301,6 +350,7 @@ def test_withdraw_needs_a_reason(world):
 
 # --- conflicts -------------------------------------------------------------------------------
 
+
 def test_an_au_in_an_active_release_cannot_be_proposed_again(world):
     _, r = call("POST", "/releases", proposal())
     other = proposal(**{"evidence.board": {"for": 10, "against": 0, "abstain": 0}})
@@ -313,8 +363,9 @@ def test_already_released_is_409_and_after_withdrawal_it_may_be_proposed_again(w
     _, r = call("POST", "/releases", proposal())
     approve(r["id"])
     stored = service.archive.catalog.get_release(r["id"])
-    service.archive.catalog.put_release({**stored, "state": "published", "revision": stored["revision"] + 1},
-                                        stored["revision"])
+    service.archive.catalog.put_release(
+        {**stored, "state": "published", "revision": stored["revision"] + 1}, stored["revision"]
+    )
     other = proposal(**{"evidence.board": {"for": 10, "against": 0, "abstain": 0}})
     status, err = call("POST", "/releases", other, who=BOB)
     assert status == 409 and "already released" in err["message"]

@@ -70,8 +70,11 @@ def world(base, tmp_path):
 
 
 def approved(w: World, aus=(AU_TWO_VERSIONS,)) -> str:
-    p = Proposal(trigger="publisher-consent", aus=tuple(aus),
-                 evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"))
+    p = Proposal(
+        trigger="publisher-consent",
+        aus=tuple(aus),
+        evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"),
+    )
     r, _ = w.service.propose(p, ALICE)
     w.service.approve(r.id, BOB)
     return r.id
@@ -83,7 +86,8 @@ def run(w: World, rid: str, **kw):
 
 def public_text(w: World) -> str:
     return "\n".join(k for k in w.public.objects) + "\n".join(
-        v.decode("utf-8", "replace") for v in w.public.objects.values())
+        v.decode("utf-8", "replace") for v in w.public.objects.values()
+    )
 
 
 def test_an_approved_release_is_polled_rendered_and_switched(world):
@@ -103,8 +107,7 @@ def test_an_approved_release_is_polled_rendered_and_switched(world):
     assert f"{pointer['replay']}config.yaml" in keys
     assert not [k for k in keys if "2025" in k.split("/", 2)[-1] and "kbart" not in k]
     assert state(world.archive) == before  # the nodes are untouched (but for the poll's logs)
-    steps = {e.outcome_detail["step"] for e in world.archive.catalog.events(AU_TWO_VERSIONS)
-             if e.type == "release"}
+    steps = {e.outcome_detail["step"] for e in world.archive.catalog.events(AU_TWO_VERSIONS) if e.type == "release"}
     assert steps == {"proposed", "approved", "published"}
 
 
@@ -113,8 +116,9 @@ def test_deposited_files_are_stored_with_how_they_must_be_served(world):
     scripts ran as the site. The release stores each publisher file with render.safety's delivery."""
     run(world, approved(world))
     pointer = read_pointer(world.public)
-    files = {k: world.public.headers[k] for k in world.public.objects
-             if k.startswith(pointer["site"]) and "/files/" in k}
+    files = {
+        k: world.public.headers[k] for k in world.public.objects if k.startswith(pointer["site"]) and "/files/" in k
+    }
     kinds = {k.rsplit(".", 1)[-1].lower() for k in files}
     assert {"pdf", "png", "xml"} <= kinds, kinds
     for key, headers in files.items():
@@ -220,13 +224,26 @@ def test_decisions_survive_a_catalog_rebuild_through_the_journal(world):
 
 # --- forged releases: records written into the catalog around the API ---------------------------
 
+
 def forged(w: World, aus=(AU_ONE_VERSION,), state="published", **changes) -> str:
     """A release record put straight into the catalog: a made-up proposal 'by' alice, 'approved' by bob."""
-    p = Proposal(trigger="publisher-consent", aus=tuple(aus),
-                 evidence=Evidence(board=BoardVote(9, 0, 0, date(2026, 11, 1)), publisher_statement="sure"))
-    r = Release(id=release_id(p), state=state, proposal=p, aus=tuple(aus), proposed_by=ALICE,
-                proposed_at="2026-11-20T10:00:00+00:00", approved_by=BOB, approved_at="2026-11-20T11:00:00+00:00",
-                render_id="20261120T110000Z-00000000" if state == "published" else None, revision=1)
+    p = Proposal(
+        trigger="publisher-consent",
+        aus=tuple(aus),
+        evidence=Evidence(board=BoardVote(9, 0, 0, date(2026, 11, 1)), publisher_statement="sure"),
+    )
+    r = Release(
+        id=release_id(p),
+        state=state,
+        proposal=p,
+        aus=tuple(aus),
+        proposed_by=ALICE,
+        proposed_at="2026-11-20T10:00:00+00:00",
+        approved_by=BOB,
+        approved_at="2026-11-20T11:00:00+00:00",
+        render_id="20261120T110000Z-00000000" if state == "published" else None,
+        revision=1,
+    )
     w.archive.catalog.put_release(replace(r, **changes).as_dict(), 0)
     return r.id
 
@@ -257,8 +274,11 @@ def test_a_forged_approved_release_run_by_the_worker_is_refused_and_never_journa
 
 def test_a_real_release_changed_in_the_catalog_is_refused(world):
     """The journal is what the API decided: widening a real release's AUs in the catalog does not publish them."""
-    p = Proposal(trigger="publisher-consent", aus=(AU_TWO_VERSIONS,),
-                 evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"))
+    p = Proposal(
+        trigger="publisher-consent",
+        aus=(AU_TWO_VERSIONS,),
+        evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"),
+    )
     r, _ = world.service.propose(p, ALICE)
     world.service.approve(r.id, BOB)
     doc = world.archive.catalog.get_release(r.id)
@@ -285,8 +305,11 @@ def test_a_forged_record_the_worker_or_an_admin_withdraws_is_never_journalled(wo
     """Journalling it would make a later flip back to 'published' look like a decision."""
     fake = forged(world, state="withdrawn", render_id=None)
     run(world, fake)
-    world.service.withdraw(forged(world, aus=(AU_TWO_VERSIONS,), state="proposed", approved_by=None,
-                                  approved_at=None, render_id=None), ALICE, "not ours")
+    world.service.withdraw(
+        forged(world, aus=(AU_TWO_VERSIONS,), state="proposed", approved_by=None, approved_at=None, render_id=None),
+        ALICE,
+        "not ours",
+    )
     assert not [k for k in world.archive.ingest.objects if k.startswith("releases/")]
 
 

@@ -45,11 +45,14 @@ def test_tampered_body_is_403(verifier):
     assert e.value.message.startswith("The request signature we calculated does not match the signature you provided.")
 
 
-@pytest.mark.parametrize("change", [
-    lambda h: {**h, "Content-Type": "text/plain"},  # a signed header altered
-    lambda h: {**h, "X-Amz-Date": (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y%m%dT%H%M%SZ")},
-    lambda h: {**h, "Authorization": h["Authorization"][:-4] + "0000"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: {**h, "Content-Type": "text/plain"},  # a signed header altered
+        lambda h: {**h, "X-Amz-Date": (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y%m%dT%H%M%SZ")},
+        lambda h: {**h, "Authorization": h["Authorization"][:-4] + "0000"},
+    ],
+)
 def test_tampered_headers_are_403(verifier, change):
     with pytest.raises(AuthError) as e:
         verifier.verify("POST", URL, change(signed()), BODY, "execute-api")
@@ -58,8 +61,11 @@ def test_tampered_headers_are_403(verifier, change):
 
 def test_tampered_path_query_or_method_is_403(verifier):
     headers = signed()
-    for method, url in (("POST", URL.replace("releases", "releases/x")), ("POST", URL.replace("x=1", "x=2")),
-                        ("PUT", URL)):
+    for method, url in (
+        ("POST", URL.replace("releases", "releases/x")),
+        ("POST", URL.replace("x=1", "x=2")),
+        ("PUT", URL),
+    ):
         with pytest.raises(AuthError) as e:
             verifier.verify(method, url, headers, BODY, "execute-api")
         assert e.value.status == 403
@@ -97,8 +103,7 @@ def test_missing_date_and_an_old_one_are_403():
     with pytest.raises(AuthError) as e:
         v.verify("POST", URL, {k: v_ for k, v_ in headers.items() if k != "X-Amz-Date"}, BODY, "execute-api")
     assert e.value.status == 403 and e.value.error_type == INCOMPLETE_SIGNATURE and e.value.field == "X-Amz-Date"
-    later = SigV4Verifier(lambda: {"alice": ALICE}, REGION,
-                          clock=lambda: datetime.now(UTC) + timedelta(minutes=16))
+    later = SigV4Verifier(lambda: {"alice": ALICE}, REGION, clock=lambda: datetime.now(UTC) + timedelta(minutes=16))
     with pytest.raises(AuthError) as e:
         later.verify("POST", URL, headers, BODY, "execute-api")
     assert e.value.status == 403 and e.value.error_type == INVALID_SIGNATURE and "expired" in e.value.message

@@ -19,10 +19,21 @@ from strongroom.domain.release import (
 
 ALICE, BOB, EVE = "arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob", "arn:aws:iam::1:user/eve"
 ADMINS = {ALICE, BOB}
-PROPOSAL = Proposal(trigger="publisher-consent", aus=("acme/jbio/2024",),
-                    evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"))
-DECIDED = Release(id=release_id(PROPOSAL), state="approved", proposal=PROPOSAL, aus=PROPOSAL.aus, proposed_by=ALICE,
-                  proposed_at="2026-11-20T10:00:00+00:00", approved_by=BOB, approved_at="2026-11-20T11:00:00+00:00")
+PROPOSAL = Proposal(
+    trigger="publisher-consent",
+    aus=("acme/jbio/2024",),
+    evidence=Evidence(board=BoardVote(8, 0, 1, date(2026, 11, 1)), publisher_statement="yes"),
+)
+DECIDED = Release(
+    id=release_id(PROPOSAL),
+    state="approved",
+    proposal=PROPOSAL,
+    aus=PROPOSAL.aus,
+    proposed_by=ALICE,
+    proposed_at="2026-11-20T10:00:00+00:00",
+    approved_by=BOB,
+    approved_at="2026-11-20T11:00:00+00:00",
+)
 
 
 def test_a_decision_the_api_made_and_journalled_verifies():
@@ -41,8 +52,15 @@ def test_no_journal_copy():
     assert "no copy in the decision journal" in _refused(DECIDED, None)
 
 
-@pytest.mark.parametrize("field, value", [("approved_by", EVE), ("aus", ["acme/jbio/2024", "acme/jbio/2025"]),
-                                          ("proposed_by", EVE), ("approved_at", "2026-11-20T12:00:00+00:00")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("approved_by", EVE),
+        ("aus", ["acme/jbio/2024", "acme/jbio/2025"]),
+        ("proposed_by", EVE),
+        ("approved_at", "2026-11-20T12:00:00+00:00"),
+    ],
+)
 def test_a_journal_copy_that_says_otherwise(field, value):
     journal = {**DECIDED.as_dict(), field: value}
     assert field in _refused(DECIDED, journal)

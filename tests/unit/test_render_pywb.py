@@ -16,8 +16,14 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 def test_collection_layout_config_and_banner(tmp_path):
     titles = sample_titles(tmp_path / "in", articles=1)
     titles[1] = replace(titles[1], journal_title="Review {{ 7*7 }} <i>of</i> {% raw %}History")
-    report = render_release(titles, tmp_path / "out", site_base_url="https://s.example", now=NOW,
-                            replay_base_url="https://r.example", use_pagefind=False)
+    report = render_release(
+        titles,
+        tmp_path / "out",
+        site_base_url="https://s.example",
+        now=NOW,
+        replay_base_url="https://r.example",
+        use_pagefind=False,
+    )
     root = report.replay_root
     config = yaml.safe_load((root / "config.yaml").read_text("utf-8"))
     assert config["collections_root"] == "collections" and config["framed_replay"] is True
@@ -25,8 +31,11 @@ def test_collection_layout_config_and_banner(tmp_path):
         coll = root / "collections" / title.collection
         assert (coll / "archive" / f"{title.publisher_id}-{title.title_id}.warc.gz").is_file()
         assert (coll / "indexes" / "index.cdxj").stat().st_size > 0
-        assert {p.name for p in (coll / "templates").iterdir()} == {"banner.html", "custom_banner.html",
-                                                                  "frame_insert.html"}
+        assert {p.name for p in (coll / "templates").iterdir()} == {
+            "banner.html",
+            "custom_banner.html",
+            "frame_insert.html",
+        }
         assert yaml.safe_load((coll / "metadata.yaml").read_text("utf-8"))["title"] == title.journal_title
     banner = (root / "collections" / titles[1].collection / "templates" / "banner.html").read_text("utf-8")
     assert 'rel="license" href="https://creativecommons.org/licenses/by/4.0/"' in banner

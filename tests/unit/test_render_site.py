@@ -25,8 +25,18 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://archive.example/released"
 REPLAY = "https://replay.archive.example"
 HOSTILE = '</script><script>alert("owned")</script> <b>Bold</b> & {{ 7*7 }} “quoted”'
-RESOURCE_TAGS = {"script": "src", "img": "src", "iframe": "src", "audio": "src", "video": "src", "source": "src",
-                 "track": "src", "embed": "src", "object": "data", "input": "src"}
+RESOURCE_TAGS = {
+    "script": "src",
+    "img": "src",
+    "iframe": "src",
+    "audio": "src",
+    "video": "src",
+    "source": "src",
+    "track": "src",
+    "embed": "src",
+    "object": "data",
+    "input": "src",
+}
 LOADING_RELS = {"stylesheet", "icon", "preload", "prefetch", "modulepreload", "manifest", "apple-touch-icon"}
 
 
@@ -96,10 +106,19 @@ def read(path: Path) -> Page:
 def test_the_layout_and_report(release):
     titles, report = release
     site = report.site_root
-    for expected in ("index.html", "robots.txt", "sitemap.xml", "assets/site.css", "search/index.json",
-                     "northfield-society/index.html", "northfield-society/jmbe/index.html",
-                     "northfield-society/jmbe/2023/index.html", "lakeside-up/lrh/2024/articles/lrh.2024.1/index.html",
-                     "lakeside-up/lrh/lakeside-up-lrh.wacz", "kbart/strongroom_AllTitles_2025-03-01.txt"):
+    for expected in (
+        "index.html",
+        "robots.txt",
+        "sitemap.xml",
+        "assets/site.css",
+        "search/index.json",
+        "northfield-society/index.html",
+        "northfield-society/jmbe/index.html",
+        "northfield-society/jmbe/2023/index.html",
+        "lakeside-up/lrh/2024/articles/lrh.2024.1/index.html",
+        "lakeside-up/lrh/lakeside-up-lrh.wacz",
+        "kbart/strongroom_AllTitles_2025-03-01.txt",
+    ):
         assert (site / expected).is_file(), expected
     assert report.counts["articles"] == 9 and report.counts["pages"] == len(pages(site))
     assert set(report.seconds) >= {"warc", "cdxj", "pywb", "site", "wacz", "search"}
@@ -126,7 +145,7 @@ def test_every_article_has_its_page_with_citation_tags_json_ld_and_license(relea
                 assert page.meta("citation_publication_date") == [art.pub_date.replace("-", "/")]
                 (pdf_url,) = page.meta("citation_pdf_url")
                 assert pdf_url.startswith(SITE + "/") and pdf_url.endswith("/article.pdf")
-                pdf_copy = report.site_root / unquote(pdf_url[len(SITE) + 1:])
+                pdf_copy = report.site_root / unquote(pdf_url[len(SITE) + 1 :])
                 assert pdf_copy.read_bytes().startswith(b"%PDF-")
 
                 (ld,) = [json.loads(body) for attrs, body in page.scripts if attrs.get("type") == "application/ld+json"]
@@ -246,10 +265,25 @@ def test_kbart_has_the_phase_ii_columns_and_a_row_per_title(release):
     assert b"\r" not in raw
     lines = raw.decode("utf-8").rstrip("\n").split("\n")
     header = lines[0].split("\t")
-    assert header[:17] == ["publication_title", "print_identifier", "online_identifier", "date_first_issue_online",
-                           "num_first_vol_online", "num_first_issue_online", "date_last_issue_online",
-                           "num_last_vol_online", "num_last_issue_online", "title_url", "first_author", "title_id",
-                           "embargo_info", "coverage_depth", "notes", "publisher_name", "publication_type"]
+    assert header[:17] == [
+        "publication_title",
+        "print_identifier",
+        "online_identifier",
+        "date_first_issue_online",
+        "num_first_vol_online",
+        "num_first_issue_online",
+        "date_last_issue_online",
+        "num_last_vol_online",
+        "num_last_issue_online",
+        "title_url",
+        "first_author",
+        "title_id",
+        "embargo_info",
+        "coverage_depth",
+        "notes",
+        "publisher_name",
+        "publication_type",
+    ]
     assert header == list(COLUMNS) and len(header) == 25
     rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
     assert all(len(line.split("\t")) == 25 for line in lines[1:])
@@ -294,17 +328,28 @@ def test_search_index_lists_every_article(release):
 
 def test_the_json_fallback_search_when_pagefind_is_off(tmp_path, release):
     titles, _ = release
-    report = render_release(titles, tmp_path / "out", site_base_url=SITE, replay_base_url=REPLAY, now=NOW,
-                            use_pagefind=False)
+    report = render_release(
+        titles, tmp_path / "out", site_base_url=SITE, replay_base_url=REPLAY, now=NOW, use_pagefind=False
+    )
     assert report.search == "json" and not (report.site_root / "pagefind").exists()
     home = read(report.site_root / "index.html")
     assert [a.get("src") for a in home.all("script")] == ["assets/search.js"]
     assert [d.get("data-kind") for d in home.all("div") if d.get("id") == "search"] == ["json"]
 
 
-@pytest.mark.parametrize("size, shown", [
-    (0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"), (1536, "1.5 KB"),
-    (999_949, "999.9 KB"), (2_500_000, "2.5 MB"), (7 * 10**9, "7.0 GB"), (3 * 10**15, "3000.0 TB"),
-])
+@pytest.mark.parametrize(
+    "size, shown",
+    [
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (999, "999 bytes"),
+        (1000, "1.0 KB"),
+        (1536, "1.5 KB"),
+        (999_949, "999.9 KB"),
+        (2_500_000, "2.5 MB"),
+        (7 * 10**9, "7.0 GB"),
+        (3 * 10**15, "3000.0 TB"),
+    ],
+)
 def test_sizes_read_as_a_file_manager_shows_them(size, shown):
     assert human_size(size) == shown

@@ -38,13 +38,20 @@ def records(path: Path) -> list[dict]:
         it = ArchiveIterator(fh)
         for record in it:
             payload = record.content_stream().read()
-            found.append({"type": record.rec_type, "url": record.rec_headers.get_header("WARC-Target-URI"),
-                          "date": record.rec_headers.get_header("WARC-Date"),
-                          "id": record.rec_headers.get_header("WARC-Record-ID"),
-                          "content_type": record.rec_headers.get_header("Content-Type"),
-                          "http_type": record.http_headers.get_header("Content-Type") if record.http_headers else None,
-                          "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload,
-                          "version": record.rec_headers.protocol, "offset": it.get_record_offset()})
+            found.append(
+                {
+                    "type": record.rec_type,
+                    "url": record.rec_headers.get_header("WARC-Target-URI"),
+                    "date": record.rec_headers.get_header("WARC-Date"),
+                    "id": record.rec_headers.get_header("WARC-Record-ID"),
+                    "content_type": record.rec_headers.get_header("Content-Type"),
+                    "http_type": record.http_headers.get_header("Content-Type") if record.http_headers else None,
+                    "sha256": hashlib.sha256(payload).hexdigest(),
+                    "payload": payload,
+                    "version": record.rec_headers.protocol,
+                    "offset": it.get_record_offset(),
+                }
+            )
     return found
 
 
@@ -93,7 +100,7 @@ def test_harvest_records_are_copied_byte_for_byte(titles, tmp_path):
     assert original in result.path.read_bytes()  # the gzip members, unchanged and in order
     with io.BytesIO(original) as fh:
         source = [(r.rec_type, r.rec_headers.get_header("WARC-Record-ID")) for r in ArchiveIterator(fh)]
-    copied = [(r["type"], r["id"]) for r in records(result.path)][1:1 + len(source)]
+    copied = [(r["type"], r["id"]) for r in records(result.path)][1 : 1 + len(source)]
     assert copied == source
     # The harvest's landing pages are what the site links to in the replay.
     for entry in title.aus[0].articles:
@@ -105,8 +112,12 @@ def test_the_harvest_wins_when_a_deposited_file_has_its_url(titles, tmp_path):
     """A JATS self-uri naming the PDF's web address, which the harvest also captured: one record, the harvest's."""
     title = titles[1]
     au = title.aus[0]
-    entries = tuple(ReleasedArticle(replace(e.article, self_uris=(e.article.self_uris[0], e.article.self_uris[0] + ".pdf")),
-                                    e.files, e.xml_path) for e in au.articles)
+    entries = tuple(
+        ReleasedArticle(
+            replace(e.article, self_uris=(e.article.self_uris[0], e.article.self_uris[0] + ".pdf")), e.files, e.xml_path
+        )
+        for e in au.articles
+    )
     title = replace(title, aus=(replace(au, articles=entries),))
     plan = SitePlan([title], SITE)
     result = write_title_warc(title, plan, tmp_path / "lrh.warc.gz", now=NOW)
@@ -131,14 +142,20 @@ def test_an_uncompressed_harvest_is_wrapped_record_by_record(titles, tmp_path):
 
     plain_path = tmp_path / "plain.warc"
     plain_path.write_bytes(plain)
-    plain_file = ReleasedFile(harvest.path.replace(".warc.gz", ".warc"), len(plain), hashlib.sha256(plain).hexdigest(),
-                              hashlib.sha512(plain).hexdigest(), "application/warc", partial(plain_path.open, "rb"))
+    plain_file = ReleasedFile(
+        harvest.path.replace(".warc.gz", ".warc"),
+        len(plain),
+        hashlib.sha256(plain).hexdigest(),
+        hashlib.sha512(plain).hexdigest(),
+        "application/warc",
+        partial(plain_path.open, "rb"),
+    )
     files = tuple(plain_file if f is harvest else f for f in au.files)
     title = replace(title, aus=(ReleasedAu(au.au_id, au.ocfl_version, au.articles, files, au.deposited),))
     result = write_title_warc(title, SitePlan([title], SITE), tmp_path / "out.warc.gz", now=NOW)
     with io.BytesIO(plain) as fh:
         source = [(r.rec_headers.get_header("WARC-Record-ID"), r.content_stream().read()) for r in ArchiveIterator(fh)]
-    copied = [(r["id"], r["payload"]) for r in records(result.path)][1:1 + len(source)]
+    copied = [(r["id"], r["payload"]) for r in records(result.path)][1 : 1 + len(source)]
     assert copied == source and result.harvested_records == len(source)
 
 
@@ -148,8 +165,10 @@ def test_damaged_bytes_stop_the_warc(titles, tmp_path):
     victim = au.files[0]
     damaged = replace(victim, open=lambda: io.BytesIO(b"not what was deposited"))
     files = tuple(damaged if f is victim else f for f in au.files)
-    articles = tuple(ReleasedArticle(e.article, tuple(damaged if f is victim else f for f in e.files), e.xml_path)
-                     for e in au.articles)
+    articles = tuple(
+        ReleasedArticle(e.article, tuple(damaged if f is victim else f for f in e.files), e.xml_path)
+        for e in au.articles
+    )
     title = replace(title, aus=(ReleasedAu(au.au_id, au.ocfl_version, articles, files, au.deposited),))
     with pytest.raises(FixityError, match=victim.path):
         write_title_warc(title, SitePlan([title], SITE), tmp_path / "bad.warc.gz", now=NOW)
@@ -172,8 +191,11 @@ def test_cdxj_is_sorted_and_covers_every_replayable_record(titles, tmp_path):
             fields = json.loads(data)
             assert key == url_key(fields["url"]) and fields["filename"] == result.path.name
             entries.add((fields["url"], ts, int(fields["offset"])))
-        expected = {(r["url"], iso_date_to_timestamp(r["date"]), r["offset"])
-                    for r in records(result.path) if r["type"] in ("response", "resource", "revisit")}
+        expected = {
+            (r["url"], iso_date_to_timestamp(r["date"]), r["offset"])
+            for r in records(result.path)
+            if r["type"] in ("response", "resource", "revisit")
+        }
         assert entries == expected
 
 

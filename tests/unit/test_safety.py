@@ -23,15 +23,36 @@ from strongroom.render.safety import (
 from strongroom.render.templating import templates_dir
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-SCRIPT_LINKS = ["javascript:alert(document.domain)", "JavaScript:alert(1)", " javascript:alert(1)",
-                "java\tscript:alert(1)", "java\nscript:alert(1)", "\x01javascript:alert(1)",
-                "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "file:///etc/passwd",
-                "blob:https://x/1", "1x:alert(1)"]
+SCRIPT_LINKS = [
+    "javascript:alert(document.domain)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "\x01javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "file:///etc/passwd",
+    "blob:https://x/1",
+    "1x:alert(1)",
+]
 
 
-@pytest.mark.parametrize("url", ["https://creativecommons.org/licenses/by/4.0/", "http://example.org/a?b=c:d",
-                                 "mailto:editor@example.org", "doi:10.1000/182", "HTTPS://EXAMPLE.ORG/",
-                                 "../files/a.pdf", "article.pdf", "#abstract", "?q=a:b", "//example.org/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://creativecommons.org/licenses/by/4.0/",
+        "http://example.org/a?b=c:d",
+        "mailto:editor@example.org",
+        "doi:10.1000/182",
+        "HTTPS://EXAMPLE.ORG/",
+        "../files/a.pdf",
+        "article.pdf",
+        "#abstract",
+        "?q=a:b",
+        "//example.org/x",
+    ],
+)
 def test_reader_links_pass(url):
     assert safe_href(url) == url
 
@@ -80,8 +101,14 @@ def test_a_hostile_license_and_orcid_never_become_script_links(tmp_path):
         assert safe_href(bad) is None
         swapped = ReleasedArticle(article, first.files, first.xml_path)
         hostile = replace(title, aus=(replace(au, articles=(swapped,) + au.articles[1:]),))
-        report = render_release([titles[0], hostile], tmp_path / f"out{n}", site_base_url="https://site.example",
-                                replay_base_url="https://replay.example", now=NOW, use_pagefind=False)
+        report = render_release(
+            [titles[0], hostile],
+            tmp_path / f"out{n}",
+            site_base_url="https://site.example",
+            replay_base_url="https://replay.example",
+            now=NOW,
+            use_pagefind=False,
+        )
         page = (report.site_root / "lakeside-up/lrh/2024/articles").glob("*/index.html")
         html = "\n".join(p.read_text("utf-8") for p in page)
         assert "ORCID of" not in html  # the author is listed, the hostile ORCID link is not
@@ -90,16 +117,38 @@ def test_a_hostile_license_and_orcid_never_become_script_links(tmp_path):
                 assert safe_href(href) == href, (path, href)
 
 
-@pytest.mark.parametrize("name", ["figure.svg", "page.html", "page.HTM", "doc.xhtml", "article.xml", "x.js",
-                                  "x.mjs", "data.json", "noextension", "a.svgz", "b.swf", "c.xsl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "figure.svg",
+        "page.html",
+        "page.HTM",
+        "doc.xhtml",
+        "article.xml",
+        "x.js",
+        "x.mjs",
+        "data.json",
+        "noextension",
+        "a.svgz",
+        "b.swf",
+        "c.xsl",
+    ],
+)
 def test_active_or_unknown_files_are_downloads(name):
     how = delivery(f"acme/jbio/2024/files/{name}")
     assert how.content_type == DOWNLOAD_TYPE
     assert how.disposition.startswith("attachment; ") and f'filename="{name}"' in how.disposition
 
 
-@pytest.mark.parametrize("name, kind", [("article.pdf", "application/pdf"), ("fig1.PNG", "image/png"),
-                                        ("photo.jpeg", "image/jpeg"), ("readme.txt", "text/plain; charset=utf-8")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("article.pdf", "application/pdf"),
+        ("fig1.PNG", "image/png"),
+        ("photo.jpeg", "image/jpeg"),
+        ("readme.txt", "text/plain; charset=utf-8"),
+    ],
+)
 def test_passive_files_are_shown_with_their_own_type(name, kind):
     how = delivery(name)
     assert how.inline and how.content_type == kind
@@ -126,9 +175,14 @@ def test_the_site_policy_allows_scripts_only_from_the_site():
 
 def test_the_sites_own_pages_need_nothing_the_policy_forbids(tmp_path):
     """No inline script or style, no style attribute, no inline event handler on any rendered page."""
-    report = render_release(sample_titles(tmp_path / "in", articles=1), tmp_path / "out",
-                            site_base_url="https://site.example", replay_base_url="https://replay.example",
-                            now=NOW, use_pagefind=False)
+    report = render_release(
+        sample_titles(tmp_path / "in", articles=1),
+        tmp_path / "out",
+        site_base_url="https://site.example",
+        replay_base_url="https://replay.example",
+        now=NOW,
+        use_pagefind=False,
+    )
     for path in Path(report.site_root).rglob("*.html"):
         html = path.read_text("utf-8")
         assert "<style" not in html and " style=" not in html, path

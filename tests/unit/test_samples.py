@@ -50,8 +50,15 @@ def valid_bag(path: Path) -> bagit.Bag:
 @pytest.mark.parametrize("fmt", ["zip", "tar", "tar.gz"])
 def test_package_is_a_valid_bag(tmp_path, fmt):
     articles = make_articles(2, 5, SOCIETY)
-    archive = make_package(tmp_path / "out", publisher="northfield-society", title="jmbe", au="2023",
-                           articles=articles, fmt=fmt, extra_bag_info={"Internal-Sender-Identifier": "x1"})
+    archive = make_package(
+        tmp_path / "out",
+        publisher="northfield-society",
+        title="jmbe",
+        au="2023",
+        articles=articles,
+        fmt=fmt,
+        extra_bag_info={"Internal-Sender-Identifier": "x1"},
+    )
     assert archive.name == f"jmbe-2023.{fmt}"
     assert [p.name for p in (tmp_path / "out").iterdir()] == [archive.name]  # no scratch left behind
     bag = valid_bag(extract(archive, tmp_path / "x"))
@@ -65,14 +72,24 @@ def test_package_is_a_valid_bag(tmp_path, fmt):
     assert bag.info["Internal-Sender-Identifier"] == "x1"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", bag.info["Bagging-Date"])
     assert sorted(bag.payload_files()) == sorted(
-        f"data/{a.id}/{name}" for a in articles for name in ("article.xml", "article.pdf", "fig1.png"))
+        f"data/{a.id}/{name}" for a in articles for name in ("article.xml", "article.pdf", "fig1.png")
+    )
 
 
 def test_harvest_and_big_file(tmp_path):
     articles = make_articles(2, 9, PRESS)
     size = 2 * (1 << 20) + 12345
-    archive = make_package(tmp_path, publisher="lakeside-up", title="lrh", au="2024", articles=articles,
-                           fmt="tar.gz", warc=True, big_file_bytes=size, seed=9)
+    archive = make_package(
+        tmp_path,
+        publisher="lakeside-up",
+        title="lrh",
+        au="2024",
+        articles=articles,
+        fmt="tar.gz",
+        warc=True,
+        big_file_bytes=size,
+        seed=9,
+    )
     bag_dir = extract(archive, tmp_path / "x")
     valid_bag(bag_dir)
     warc = bag_dir / "data" / "harvest" / "lrh-2024-harvest.warc.gz"
@@ -89,8 +106,17 @@ def test_harvest_and_big_file(tmp_path):
 def test_same_seed_same_bytes(tmp_path):
     def build(where: str, fmt: str, seed: int) -> bytes:
         arts = make_articles(3, seed, PRESS)
-        return make_package(tmp_path / where, publisher="lakeside-up", title="lrh", au="2024", articles=arts,
-                            fmt=fmt, warc=True, big_file_bytes=1000, seed=seed).read_bytes()
+        return make_package(
+            tmp_path / where,
+            publisher="lakeside-up",
+            title="lrh",
+            au="2024",
+            articles=arts,
+            fmt=fmt,
+            warc=True,
+            big_file_bytes=1000,
+            seed=seed,
+        ).read_bytes()
 
     for fmt in ("zip", "tar.gz"):
         assert build(f"a-{fmt}", fmt, 1) == build(f"b-{fmt}", fmt, 1)
@@ -128,19 +154,19 @@ def test_pdf_structure_is_exact():
     assert pdf[startxref:].startswith(b"xref\n")
     section = re.match(rb"xref\n0 (\d+)\n", pdf[startxref:])
     count = int(section.group(1))
-    table = pdf[startxref + section.end():]
-    entries = [table[i * 20:(i + 1) * 20] for i in range(count)]
+    table = pdf[startxref + section.end() :]
+    entries = [table[i * 20 : (i + 1) * 20] for i in range(count)]
     assert entries[0] == b"0000000000 65535 f\r\n"
     for number, entry in enumerate(entries[1:], start=1):
         assert re.fullmatch(rb"\d{10} 00000 n\r\n", entry)
         offset = int(entry[:10])
         assert pdf[offset:].startswith(b"%d 0 obj\n" % number), number
-    trailer = table[count * 20:]
+    trailer = table[count * 20 :]
     assert trailer.startswith(b"trailer\n") and b"/Size %d" % count in trailer and b"/Root 1 0 R" in trailer
     # The content stream's /Length is the real length, and it shows the title.
     match = re.search(rb"<< /Length (\d+) >>\nstream\n", pdf)
-    stream = pdf[match.end():match.end() + int(match.group(1))]
-    assert pdf[match.end() + int(match.group(1)):].startswith(b"\nendstream")
+    stream = pdf[match.end() : match.end() + int(match.group(1))]
+    assert pdf[match.end() + int(match.group(1)) :].startswith(b"\nendstream")
     first_line = article.title.split()[0].encode()
     assert first_line in stream and b"BT" in stream and b"ET" in stream
 
@@ -165,9 +191,9 @@ def test_png_chunks_are_valid():
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     pos, chunks = 8, []
     while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind, data = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
         assert crc == zlib.crc32(kind + data) & 0xFFFFFFFF, kind
         chunks.append((kind, data))
         pos += 12 + length
@@ -201,7 +227,10 @@ def test_demo_packages(tmp_path):
     for i, (publisher, title, au, path) in enumerate(good):
         bag = valid_bag(extract(path, tmp_path / f"good{i}"))
         assert (bag.info["Strongroom-Publisher"], bag.info["Strongroom-Title"], bag.info["Strongroom-AU"]) == (
-            publisher, title, au)
+            publisher,
+            title,
+            au,
+        )
     assert any((extract(p, tmp_path / f"w{i}") / "data" / "harvest").is_dir() for i, (*_, p) in enumerate(good))
     bad_bag = bagit.Bag(str(extract(bad[3], tmp_path / "bad")))
     with pytest.raises(bagit.BagValidationError):

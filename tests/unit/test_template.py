@@ -64,8 +64,7 @@ def policy_documents(template: dict):
         if kind == "AWS::IAM::Role":
             for p in props.get("Policies", []):
                 yield f"{name}/{p['PolicyName']}", p["PolicyDocument"]
-        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy",
-                      "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
             yield name, props["PolicyDocument"]
         elif kind == "AWS::Serverless::Function":
             for p in as_list(props.get("Policies", [])):
@@ -116,8 +115,9 @@ def test_names_the_local_runtime_reads_are_kept(control):
 
 
 def test_every_handler_names_a_handler_module(control):
-    handlers = {name: fn["Properties"]["Handler"]
-                for name, fn in resources(control, "AWS::Serverless::Function").items()}
+    handlers = {
+        name: fn["Properties"]["Handler"] for name, fn in resources(control, "AWS::Serverless::Function").items()
+    }
     assert handlers
     for name, handler in handlers.items():
         m = re.fullmatch(r"strongroom\.handlers\.([a-z_][a-z0-9_]*)\.handler", handler)
@@ -135,8 +135,13 @@ def test_functions_get_every_setting_config_reads(control):
     assert env["STRONGROOM_NODE_BUCKETS"] == {"Ref": "NodeBuckets"}
     # What a single function's environment says (config.Environment) is set on that function, by
     # the control stack or the node stack; the local-only variables are the local runtime's.
-    local_only = {"STRONGROOM_DATA", "STRONGROOM_LOCAL_PORTS", "STRONGROOM_LOCAL_DETACHED", "STRONGROOM_TEMPLATE",
-                  "STRONGROOM_API_URL"}  # the last is the admins' CLI's: which deployed API it calls
+    local_only = {
+        "STRONGROOM_DATA",
+        "STRONGROOM_LOCAL_PORTS",
+        "STRONGROOM_LOCAL_DETACHED",
+        "STRONGROOM_TEMPLATE",
+        "STRONGROOM_API_URL",
+    }  # the last is the admins' CLI's: which deployed API it calls
     optional = {"STRONGROOM_REPLAY_DIR"}  # defaults to /tmp/replay, the replay function's scratch space
     per_fn = set(re.findall(r'"(STRONGROOM_[A-Z_]+)"', per_function)) - local_only - optional
     stacks = (ROOT / "template.yaml").read_text("utf-8") + (ROOT / "infra" / "node.yaml").read_text("utf-8")
@@ -174,7 +179,7 @@ def test_the_site_sends_the_same_security_headers_as_the_local_site(control):
     from strongroom.render.safety import SITE_HEADERS
 
     policies = resources(control, "AWS::CloudFront::ResponseHeadersPolicy")
-    (ref, policy), = policies.items()
+    ((ref, policy),) = policies.items()
     security = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
     assert security["ContentSecurityPolicy"]["ContentSecurityPolicy"] == SITE_HEADERS["Content-Security-Policy"]
     assert SITE_HEADERS["X-Content-Type-Options"] == "nosniff" and "ContentTypeOptions" in security
@@ -227,8 +232,13 @@ def test_node_policy_grants_the_ingest_role_no_delete(node):
         if st["Effect"] == "Allow":
             assert st["Condition"]["ArnEquals"]["aws:PrincipalArn"] == {"Ref": "IngestRoleArn"}
             allowed |= set(as_list(st["Action"]))
-    assert allowed == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
-                       "s3:AbortMultipartUpload", "s3:ListBucket"}
+    assert allowed == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListBucket",
+    }
 
 
 # ---------------------------------------------------------------- buckets
@@ -243,10 +253,12 @@ def _bucket_policies(template: dict) -> dict[str, dict]:
 
 
 def _all_buckets() -> list:
-    return [pytest.param(template, name, bucket, id=f"{path.name}:{name}")
-            for path in TEMPLATES
-            for template in [load(path)]
-            for name, bucket in resources(template, "AWS::S3::Bucket").items()]
+    return [
+        pytest.param(template, name, bucket, id=f"{path.name}:{name}")
+        for path in TEMPLATES
+        for template in [load(path)]
+        for name, bucket in resources(template, "AWS::S3::Bucket").items()
+    ]
 
 
 @pytest.mark.parametrize("template,name,bucket", _all_buckets())
@@ -256,16 +268,20 @@ def test_every_bucket_is_dark_versioned_encrypted_and_tls_only(template, name, b
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
     bpa = props["PublicAccessBlockConfiguration"]
-    assert all(bpa[k] is True for k in
-               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert all(
+        bpa[k] is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert bucket.get("DeletionPolicy") == "Retain"
 
     policy = _bucket_policies(template).get(name)
     assert policy, f"{name} has no bucket policy"
-    tls = [st for st in statements(policy)
-           if st["Effect"] == "Deny"
-           and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)]
+    tls = [
+        st
+        for st in statements(policy)
+        if st["Effect"] == "Deny"
+        and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
     assert tls, f"{name} does not deny requests without TLS"
     assert "s3:*" in as_list(tls[0]["Action"]) and tls[0]["Principal"] == "*"
     # Dark means dark: no statement opens anything to everyone.
@@ -282,8 +298,12 @@ def test_node_bucket_object_lock_and_no_noncurrent_expiry(node):
     assert lock["ObjectLockEnabled"] == "Enabled"
     assert lock["Rule"]["DefaultRetention"]["Mode"] == "GOVERNANCE"
     for rule in props.get("LifecycleConfiguration", {}).get("Rules", []):
-        assert not {"NoncurrentVersionExpiration", "NoncurrentVersionExpirationInDays",
-                    "ExpirationInDays", "ExpirationDate"} & set(rule), f"{rule['Id']} deletes evidence"
+        assert not {
+            "NoncurrentVersionExpiration",
+            "NoncurrentVersionExpirationInDays",
+            "ExpirationInDays",
+            "ExpirationDate",
+        } & set(rule), f"{rule['Id']} deletes evidence"
 
 
 def test_ingest_lifecycle_never_expires_quarantine(control):
@@ -334,12 +354,21 @@ def _script_env() -> dict[str, str]:
 def test_deploy_dry_run_covers_every_node_region_from_the_toml():
     toml = tomllib.loads((ROOT / "functions" / "strongroom" / "strongroom.toml").read_text("utf-8"))
     regions = [n["region"] for n in toml["nodes"]]
-    out = subprocess.run(["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run"],
-                         capture_output=True, text=True, env=_script_env(), timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=_script_env(),
+        timeout=60,
+        check=True,
+    ).stdout
     deployed = re.findall(r"sam deploy --region (\S+) --stack-name strongroom-node", out)
     assert deployed == regions
-    sam_deploy = next(line for line in out.splitlines()
-                      if line.startswith("+ ") and "sam deploy" in line and "strongroom-control" in line)
+    sam_deploy = next(
+        line
+        for line in out.splitlines()
+        if line.startswith("+ ") and "sam deploy" in line and "strongroom-control" in line
+    )
     for r in regions:
         assert f"strongroom-node-{r}-123456789012" in sam_deploy
     # The node stacks come before the control stack.
@@ -359,10 +388,16 @@ def _overrides(line: str) -> dict[str, str]:
 
 
 def _deploys(out: str) -> tuple[list[dict], dict]:
-    node = [_overrides(line) for line in out.splitlines()
-            if line.startswith("+ ") and " deploy " in line and "--stack-name strongroom-node" in line]
-    [control] = [_overrides(line) for line in out.splitlines()
-                 if line.startswith("+ ") and " deploy " in line and "--stack-name strongroom-control" in line]
+    node = [
+        _overrides(line)
+        for line in out.splitlines()
+        if line.startswith("+ ") and " deploy " in line and "--stack-name strongroom-node" in line
+    ]
+    [control] = [
+        _overrides(line)
+        for line in out.splitlines()
+        if line.startswith("+ ") and " deploy " in line and "--stack-name strongroom-control" in line
+    ]
     return node, control
 
 
@@ -372,8 +407,14 @@ def _without_default(template: dict) -> set[str]:
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 def test_deploy_passes_every_parameter_that_has_no_default(control, node):
-    out = subprocess.run(["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run", "--admins", ADMINS],
-                         capture_output=True, text=True, env=_script_env(), timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(ROOT / "infra" / "deploy.sh"), "--dry-run", "--admins", ADMINS],
+        capture_output=True,
+        text=True,
+        env=_script_env(),
+        timeout=60,
+        check=True,
+    ).stdout
     node_params, control_params = _deploys(out)
     for params in node_params:
         assert _without_default(node) <= set(params), sorted(_without_default(node) - set(params))
@@ -423,8 +464,12 @@ def test_a_second_deploy_keeps_the_live_render_and_the_admins(tmp_path):
         (bin_dir / name).write_text(FAKE_AWS.format(python=sys.executable))
         (bin_dir / name).chmod(0o755)
     state = tmp_path / "state.json"
-    env = dict(_script_env(), FAKE_STATE=str(state), STRONGROOM_SAM=str(bin_dir / "sam"),
-               PATH=str(bin_dir) + os.pathsep + _script_env()["PATH"])
+    env = dict(
+        _script_env(),
+        FAKE_STATE=str(state),
+        STRONGROOM_SAM=str(bin_dir / "sam"),
+        PATH=str(bin_dir) + os.pathsep + _script_env()["PATH"],
+    )
     deploy = ["bash", str(ROOT / "infra" / "deploy.sh"), "--yes"]
 
     def stack() -> dict:
@@ -438,8 +483,11 @@ def test_a_second_deploy_keeps_the_live_render_and_the_admins(tmp_path):
 
     # The release worker publishes a render and points current.json at it (not the stack).
     s = json.loads(state.read_text())
-    s["pointer"] = {"render_id": "r-20260301-ab12", "prefix": "releases/r-20260301-ab12/",
-                    "replay": "releases/r-20260301-ab12/replay/"}
+    s["pointer"] = {
+        "render_id": "r-20260301-ab12",
+        "prefix": "releases/r-20260301-ab12/",
+        "replay": "releases/r-20260301-ab12/replay/",
+    }
     state.write_text(json.dumps(s))
     r = subprocess.run(deploy, capture_output=True, text=True, env=env, timeout=60, check=True)
     assert stack()["LiveRenderPrefix"] == "releases/r-20260301-ab12", r.stdout
@@ -456,6 +504,11 @@ def test_a_second_deploy_keeps_the_live_render_and_the_admins(tmp_path):
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 @pytest.mark.parametrize("name", ["a/b", "x*", "Upper", "-dash"])
 def test_add_publisher_refuses_names_that_would_widen_the_prefix(name):
-    r = subprocess.run(["bash", str(ROOT / "infra" / "add-publisher.sh"), name, "--user", "--dry-run"],
-                       capture_output=True, text=True, env=_script_env(), timeout=60)
+    r = subprocess.run(
+        ["bash", str(ROOT / "infra" / "add-publisher.sh"), name, "--user", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=_script_env(),
+        timeout=60,
+    )
     assert r.returncode != 0 and "publisher name" in r.stderr

@@ -124,12 +124,15 @@ def test_traversal_is_refused_and_nothing_escapes(tmp_path):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "work" / "evil.txt").exists()
 
 
-@pytest.mark.parametrize("name, rule", [
-    ("/etc/evil.txt", "absolute-path"),
-    ("C:\\evil.txt", "absolute-path"),
-    ("\\\\server\\share\\evil.txt", "absolute-path"),
-    ("bag\\..\\..\\evil.txt", "backslash-in-path"),
-])
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("/etc/evil.txt", "absolute-path"),
+        ("C:\\evil.txt", "absolute-path"),
+        ("\\\\server\\share\\evil.txt", "absolute-path"),
+        ("bag\\..\\..\\evil.txt", "backslash-in-path"),
+    ],
+)
 def test_absolute_and_backslash_names_are_refused(tmp_path, name, rule):
     archive = make_zip(tmp_path / "p.zip", {**BAG, name: b"x"})
     assert rule in refused(archive, tmp_path / "out")
@@ -178,13 +181,16 @@ def tar_info(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
     return info
 
 
-@pytest.mark.parametrize("member, rule", [
-    (tar_info("bag/data/passwd", tarfile.SYMTYPE, "/etc/passwd"), "symlink"),
-    (tar_info("bag/data/copy.xml", tarfile.LNKTYPE, "bag/data/article.xml"), "hard-link"),
-    (tar_info("bag/data/tty", tarfile.CHRTYPE), "special-file"),
-    (tar_info("bag/data/disk", tarfile.BLKTYPE), "special-file"),
-    (tar_info("bag/data/pipe", tarfile.FIFOTYPE), "special-file"),
-])
+@pytest.mark.parametrize(
+    "member, rule",
+    [
+        (tar_info("bag/data/passwd", tarfile.SYMTYPE, "/etc/passwd"), "symlink"),
+        (tar_info("bag/data/copy.xml", tarfile.LNKTYPE, "bag/data/article.xml"), "hard-link"),
+        (tar_info("bag/data/tty", tarfile.CHRTYPE), "special-file"),
+        (tar_info("bag/data/disk", tarfile.BLKTYPE), "special-file"),
+        (tar_info("bag/data/pipe", tarfile.FIFOTYPE), "special-file"),
+    ],
+)
 def test_tar_links_and_devices_are_refused(tmp_path, member, rule):
     archive = make_tar(tmp_path / "p.tar", [*BAG.items(), member])
     assert rule in refused(archive, tmp_path / "out")
@@ -210,7 +216,7 @@ def patch_zip(path: Path, name: str, *, flags: int | None = None, size: int | No
         at = data.find(signature)
         while at >= 0:
             name_len = struct.unpack_from("<H", data, at + name_at - (4 if signature == b"PK\x03\x04" else 18))[0]
-            if data[at + name_at: at + name_at + name_len] == encoded:
+            if data[at + name_at : at + name_at + name_len] == encoded:
                 if flags is not None:
                     struct.pack_into("<H", data, at + flag_at, flags)
                 if size is not None:
@@ -277,10 +283,13 @@ def test_declared_size_that_lies_is_caught_while_writing(tmp_path):
     assert refused(archive, tmp_path / "out") & {"corrupt-member", "size-mismatch"}
 
 
-@pytest.mark.parametrize("limits, rule", [
-    (IngestLimits(4 << 20, 1000, 10**9, 200, 900), "expanded-too-large"),
-    (IngestLimits(1 << 40, 1000, 200, 200, 900), "zip-bomb"),
-])
+@pytest.mark.parametrize(
+    "limits, rule",
+    [
+        (IngestLimits(4 << 20, 1000, 10**9, 200, 900), "expanded-too-large"),
+        (IngestLimits(1 << 40, 1000, 200, 200, 900), "zip-bomb"),
+    ],
+)
 def test_real_bytes_are_counted_even_when_the_listing_was_passed(tmp_path, monkeypatch, limits, rule):
     """If a listing ever slips through (declared sizes can lie), the byte count while writing still stops it."""
     archive = zeros_zip(tmp_path / "bomb.zip", 32 << 20)
@@ -313,9 +322,15 @@ def test_junk_is_not_an_archive(tmp_path):
     assert "unknown-archive-type" in refused(junk, tmp_path / "out")
 
 
-@pytest.mark.parametrize("content, said", [(b"", "empty"), (b"BZh91AY&SY" + bytes(600), "bzip2"),
-                                           (gzip.compress(b"hello" * 200, mtime=0), "gzip file without a tar")],
-                         ids=["empty", "bzip2", "gzip-not-tar"])
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (b"", "empty"),
+        (b"BZh91AY&SY" + bytes(600), "bzip2"),
+        (gzip.compress(b"hello" * 200, mtime=0), "gzip file without a tar"),
+    ],
+    ids=["empty", "bzip2", "gzip-not-tar"],
+)
 def test_other_types_are_named(tmp_path, content, said):
     path = tmp_path / "p.tar.gz"
     path.write_bytes(content)
@@ -337,11 +352,14 @@ def test_original_name_is_used_for_the_extension_check(tmp_path):
     assert rules(inspect(archive, LIMITS, name="deposit.tar.gz")) == {"archive-type-mismatch"}
 
 
-@pytest.mark.parametrize("members", [
-    {"bag/data/article.xml": b"x"},  # no bagit.txt
-    {"a/bagit.txt": b"x", "b/bagit.txt": b"y"},  # two top-level folders
-    {"bag/inner/bagit.txt": b"x"},  # too deep
-])
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"bag/data/article.xml": b"x"},  # no bagit.txt
+        {"a/bagit.txt": b"x", "b/bagit.txt": b"y"},  # two top-level folders
+        {"bag/inner/bagit.txt": b"x"},  # too deep
+    ],
+)
 def test_no_bag_root_says_how_to_package(tmp_path, members):
     archive = make_zip(tmp_path / "p.zip", members)
     problems = inspect(archive, LIMITS)
@@ -356,16 +374,20 @@ def test_truncated_archive_is_corrupt(tmp_path):
 
 
 def test_every_problem_is_listed_not_just_the_first(tmp_path):
-    archive = make_zip(tmp_path / "p.zip", [
-        *BAG.items(),
-        ("bag/../evil", b"x"),
-        ("/abs", b"x"),
-        ("bag/data/article.xml", b"dup"),
-        ("bag/data/ARTICLE.xml", b"case"),
-        ("bag/data/" + "n" * 300, b"long"),
-    ])
+    archive = make_zip(
+        tmp_path / "p.zip",
+        [
+            *BAG.items(),
+            ("bag/../evil", b"x"),
+            ("/abs", b"x"),
+            ("bag/data/article.xml", b"dup"),
+            ("bag/data/ARTICLE.xml", b"case"),
+            ("bag/data/" + "n" * 300, b"long"),
+        ],
+    )
     assert {"path-traversal", "absolute-path", "duplicate-name", "case-collision", "path-too-long"} <= refused(
-        archive, tmp_path / "out")
+        archive, tmp_path / "out"
+    )
 
 
 def test_extract_needs_an_empty_destination(tmp_path):

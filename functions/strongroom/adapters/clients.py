@@ -41,8 +41,11 @@ def _s3_config(path_style: bool) -> Config:
 @cache
 def s3(region: str | None = None) -> S3Client:
     """S3 in `region` (default: the process's), from the environment's credentials and endpoints."""
-    return boto3.client("s3", region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                        config=_s3_config(on_local_endpoints()))
+    return boto3.client(
+        "s3",
+        region_name=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        config=_s3_config(on_local_endpoints()),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -54,8 +57,9 @@ def dynamodb() -> DynamoDBClient:
 def auditor_lambda(region: str) -> LambdaClient:
     """Lambda in `region`, for a vote: wait as long as a Lambda may run, and never retry (a retry
     would hash the whole AU again; the poll marks the node unavailable and asks next time)."""
-    return boto3.client("lambda", region_name=region,
-                        config=Config(read_timeout=910, connect_timeout=10, retries={"max_attempts": 0}))
+    return boto3.client(
+        "lambda", region_name=region, config=Config(read_timeout=910, connect_timeout=10, retries={"max_attempts": 0})
+    )
 
 
 def lambda_() -> LambdaClient:
@@ -66,12 +70,19 @@ def cloudfront() -> CloudFrontClient:
     return boto3.client("cloudfront")
 
 
-def signed_as(access_key: str, secret_key: str, region: str, *, s3_endpoint: str | None = None,
-              dynamodb_endpoint: str | None = None) -> tuple[S3Client, DynamoDBClient]:
+def signed_as(
+    access_key: str,
+    secret_key: str,
+    region: str,
+    *,
+    s3_endpoint: str | None = None,
+    dynamodb_endpoint: str | None = None,
+) -> tuple[S3Client, DynamoDBClient]:
     """(S3, DynamoDB) clients signed with one identity's keys, at explicit endpoints: the local
     tools' way to act as the archive, a publisher or an admin."""
-    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                                    region_name=region)
+    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region)
     config = _s3_config(path_style=True)
-    return (session.client("s3", endpoint_url=s3_endpoint, config=config),
-            session.client("dynamodb", endpoint_url=dynamodb_endpoint, config=config))
+    return (
+        session.client("s3", endpoint_url=s3_endpoint, config=config),
+        session.client("dynamodb", endpoint_url=dynamodb_endpoint, config=config),
+    )

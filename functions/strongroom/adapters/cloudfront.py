@@ -18,7 +18,9 @@ if TYPE_CHECKING:  # development-only stubs
 
 
 class OriginSwitch:
-    def __init__(self, client: CloudFrontClient, distribution_id: str, origin_id: str = "site", wait_seconds: float = 600):
+    def __init__(
+        self, client: CloudFrontClient, distribution_id: str, origin_id: str = "site", wait_seconds: float = 600
+    ):
         self.client = client
         self.distribution_id = distribution_id
         self.origin_id = origin_id
@@ -35,8 +37,10 @@ class OriginSwitch:
         if origin.get("OriginPath") != path:
             origin["OriginPath"] = path
             self.client.update_distribution(Id=self.distribution_id, IfMatch=etag, DistributionConfig=config)
-        self.client.create_invalidation(DistributionId=self.distribution_id, InvalidationBatch={
-            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": uuid.uuid4().hex})
+        self.client.create_invalidation(
+            DistributionId=self.distribution_id,
+            InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": uuid.uuid4().hex},
+        )
         deadline = time.monotonic() + self.wait_seconds
         while time.monotonic() < deadline:
             if self.client.get_distribution(Id=self.distribution_id)["Distribution"]["Status"] == "Deployed":

@@ -60,28 +60,38 @@ class DynamoCatalog:
         self.table = table
 
     def put_au(self, record: AuRecord) -> None:
-        self.client.put_item(TableName=self.table, Item={
-            "pk": {"S": f"AU#{record.au}"}, "sk": {"S": "AU"},
-            "doc": {"S": json.dumps(record.as_dict(), sort_keys=True)},
-            "title_key": {"S": title_of(record.au)},
-            "poll_shard": {"S": poll_shard(record.au)},
-            "polled": {"S": poll_order_key(record)},
-        })
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"AU#{record.au}"},
+                "sk": {"S": "AU"},
+                "doc": {"S": json.dumps(record.as_dict(), sort_keys=True)},
+                "title_key": {"S": title_of(record.au)},
+                "poll_shard": {"S": poll_shard(record.au)},
+                "polled": {"S": poll_order_key(record)},
+            },
+        )
 
     def get_au(self, au: str) -> AuRecord | None:
-        r = self.client.get_item(TableName=self.table, Key={"pk": {"S": f"AU#{au}"}, "sk": {"S": "AU"}},
-                                 ConsistentRead=True)
+        r = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": f"AU#{au}"}, "sk": {"S": "AU"}}, ConsistentRead=True
+        )
         item = r.get("Item")
         return AuRecord.from_dict(json.loads(item["doc"]["S"])) if item else None
 
     def list_aus(self) -> list[AuRecord]:
-        records = [AuRecord.from_dict(json.loads(item["doc"]["S"]))
-                   for item in self._scan({"sk": {"AttributeValueList": [{"S": "AU"}], "ComparisonOperator": "EQ"}})]
+        records = [
+            AuRecord.from_dict(json.loads(item["doc"]["S"]))
+            for item in self._scan({"sk": {"AttributeValueList": [{"S": "AU"}], "ComparisonOperator": "EQ"}})
+        ]
         return sorted(records, key=lambda r: r.au)
 
     def aus_of_title(self, title: str) -> list[AuRecord]:
-        items = self._query(IndexName=TITLE_INDEX, KeyConditionExpression="title_key = :t",
-                            ExpressionAttributeValues={":t": {"S": title.strip("/")}})
+        items = self._query(
+            IndexName=TITLE_INDEX,
+            KeyConditionExpression="title_key = :t",
+            ExpressionAttributeValues={":t": {"S": title.strip("/")}},
+        )
         return sorted((AuRecord.from_dict(json.loads(i["doc"]["S"])) for i in items), key=lambda r: r.au)
 
     def poll_candidates(self, polled_before: datetime, limit: int) -> list[AuRecord]:
@@ -92,11 +102,17 @@ class DynamoCatalog:
         upper = poll_time_key(polled_before) + "$"  # '$' sorts after the '#' that ends a poll time
         for n in range(POLL_SHARDS):
             shard = {":s": {"S": f"{n:02d}"}}
-            never += self._index_entries(limit, KeyConditionExpression="poll_shard = :s AND begins_with(polled, :n)",
-                                         ExpressionAttributeValues={**shard, ":n": {"S": NEVER_POLLED}},
-                                         ScanIndexForward=False)
-            polled += self._index_entries(limit, KeyConditionExpression="poll_shard = :s AND polled BETWEEN :lo AND :hi",
-                                          ExpressionAttributeValues={**shard, ":lo": {"S": "1"}, ":hi": {"S": upper}})
+            never += self._index_entries(
+                limit,
+                KeyConditionExpression="poll_shard = :s AND begins_with(polled, :n)",
+                ExpressionAttributeValues={**shard, ":n": {"S": NEVER_POLLED}},
+                ScanIndexForward=False,
+            )
+            polled += self._index_entries(
+                limit,
+                KeyConditionExpression="poll_shard = :s AND polled BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={**shard, ":lo": {"S": "1"}, ":hi": {"S": upper}},
+            )
         never.sort(key=lambda e: e[0], reverse=True)
         polled.sort(key=lambda e: e[0])
         return [r for _, r in never[:limit]] + [r for _, r in polled[:limit]]
@@ -121,11 +137,16 @@ class DynamoCatalog:
     def add_events(self, events: list[PremisEvent]) -> None:
         # 25 to a request (BatchWriteItem's most), which refuses one key twice in a request: the last wins.
         items = {(_object_pk(e.object), f"EVENT#{e.at}#{e.identifier}"): e for e in events}
-        requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": sk},
-                                             "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)}}}}
-                    for (pk, sk), e in items.items()]
+        requests: list[WriteRequestTypeDef] = [
+            {
+                "PutRequest": {
+                    "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "doc": {"S": json.dumps(e.as_dict(), sort_keys=True)}}
+                }
+            }
+            for (pk, sk), e in items.items()
+        ]
         for start in range(0, len(requests), 25):
-            self._batch_write(requests[start:start + 25])
+            self._batch_write(requests[start : start + 25])
 
     def _batch_write(self, requests: list[WriteRequestTypeDef]) -> None:
         """Write until DynamoDB has taken every item (it hands back what it throttled), backing off."""
@@ -139,17 +160,23 @@ class DynamoCatalog:
                 delay = min(delay * 2, 2.0)
 
     def events(self, object_id: str) -> list[PremisEvent]:
-        items = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-                            ExpressionAttributeValues={":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
-                            ConsistentRead=True)
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+            ExpressionAttributeValues={":pk": {"S": _object_pk(object_id)}, ":ev": {"S": "EVENT#"}},
+            ConsistentRead=True,
+        )
         return [PremisEvent.from_dict(json.loads(i["doc"]["S"])) for i in items]
 
     def try_lock(self, name: str, owner: str, now: float, seconds: float) -> bool:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": f"LOCK#{name}"}, "sk": {"S": "LOCK"}, "owner": {"S": owner},
-                      "until": {"N": str(now + seconds)}},
+                Item={
+                    "pk": {"S": f"LOCK#{name}"},
+                    "sk": {"S": "LOCK"},
+                    "owner": {"S": owner},
+                    "until": {"N": str(now + seconds)},
+                },
                 ConditionExpression="attribute_not_exists(pk) OR #u < :now OR #o = :me",
                 ExpressionAttributeNames={"#u": "until", "#o": "owner"},
                 ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": owner}},
@@ -163,8 +190,10 @@ class DynamoCatalog:
     def unlock(self, name: str, owner: str) -> None:
         try:
             self.client.delete_item(
-                TableName=self.table, Key={"pk": {"S": f"LOCK#{name}"}, "sk": {"S": "LOCK"}},
-                ConditionExpression="#o = :me", ExpressionAttributeNames={"#o": "owner"},
+                TableName=self.table,
+                Key={"pk": {"S": f"LOCK#{name}"}, "sk": {"S": "LOCK"}},
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":me": {"S": owner}},
             )
         except ClientError as e:
@@ -178,21 +207,30 @@ class DynamoCatalog:
             self.client.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
     def get_release(self, release_id: str) -> dict | None:
-        r = self.client.get_item(TableName=self.table, ConsistentRead=True,
-                                 Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "RELEASE"}})
+        r = self.client.get_item(
+            TableName=self.table,
+            ConsistentRead=True,
+            Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "RELEASE"}},
+        )
         item = r.get("Item")
         return json.loads(item["doc"]["S"]) if item else None
 
     def list_releases(self) -> list[dict]:
-        docs = [json.loads(item["doc"]["S"]) for item in
-                self._scan({"sk": {"AttributeValueList": [{"S": "RELEASE"}], "ComparisonOperator": "EQ"}})]
+        docs = [
+            json.loads(item["doc"]["S"])
+            for item in self._scan({"sk": {"AttributeValueList": [{"S": "RELEASE"}], "ComparisonOperator": "EQ"}})
+        ]
         return sorted(docs, key=lambda d: (d.get("proposed_at", ""), d["id"]))
 
     def put_release(self, doc: dict, expected_revision: int) -> None:
         put: PutItemInputTypeDef = {
             "TableName": self.table,
-            "Item": {"pk": {"S": f"RELEASE#{doc['id']}"}, "sk": {"S": "RELEASE"},
-                     "revision": {"N": str(doc["revision"])}, "doc": {"S": json.dumps(doc, sort_keys=True)}},
+            "Item": {
+                "pk": {"S": f"RELEASE#{doc['id']}"},
+                "sk": {"S": "RELEASE"},
+                "revision": {"N": str(doc["revision"])},
+                "doc": {"S": json.dumps(doc, sort_keys=True)},
+            },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if expected_revision != 0:

@@ -20,7 +20,8 @@ class AsyncInvoker:
         self.function_name = function_name
 
     def __call__(self, payload: dict) -> None:
-        r = self.client.invoke(FunctionName=self.function_name, InvocationType="Event",
-                               Payload=json.dumps(payload).encode())
+        r = self.client.invoke(
+            FunctionName=self.function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
         if r.get("StatusCode") != 202:
             raise RuntimeError(f"Lambda did not accept the invocation of {self.function_name}: {r.get('StatusCode')}")

@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # development-only stubs
 class LambdaVoter:
     """voter(region, store, au, nonce, keys=None) -> Vote, for strongroom.flows.audit.run_poll."""
 
-    def __init__(self, function_name: str, regions: list[str], client_for: Callable[[str], LambdaClient],
-                 votes: BlobStore):
+    def __init__(
+        self, function_name: str, regions: list[str], client_for: Callable[[str], LambdaClient], votes: BlobStore
+    ):
         self.function_name, self.regions, self.client_for = function_name, list(regions), client_for
         self.votes = votes
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.regions)), thread_name_prefix="vote")
@@ -59,16 +60,25 @@ class LambdaVoter:
         except (ClientError, BotoCoreError, ValueError) as e:
             return _unavailable(region, au, nonce, f"the auditor in {region} could not be invoked: {e}")
         if r.get("FunctionError") or "vote_key" not in body:
-            return _unavailable(region, au, nonce, f"the auditor in {region} failed: {body.get('errorMessage', body)}; "
-                                f"see its logs (/aws/lambda/{self.function_name} in {region})")
+            return _unavailable(
+                region,
+                au,
+                nonce,
+                f"the auditor in {region} failed: {body.get('errorMessage', body)}; "
+                f"see its logs (/aws/lambda/{self.function_name} in {region})",
+            )
         # Read where this poll's vote for this node must be, whatever key the answer names.
         key = handover_key(au, nonce.hex(), region)
         try:
             with self.votes.open(key) as f, gzip.open(f) as unzipped:
                 vote = Vote.from_dict(json.load(unzipped))
         except (NotFound, Unavailable, OSError, ValueError, TypeError) as e:
-            return _unavailable(region, au, nonce, f"the auditor in {region} answered, but its vote at "
-                                f"s3://{self.votes.name}/{key} cannot be read: {e}")
+            return _unavailable(
+                region,
+                au,
+                nonce,
+                f"the auditor in {region} answered, but its vote at s3://{self.votes.name}/{key} cannot be read: {e}",
+            )
         if vote.nonce != nonce.hex() or vote.object_id != au:
             return _unavailable(region, au, nonce, f"the vote at s3://{self.votes.name}/{key} is for another poll")
         vote.node = region  # counted as the region we asked, whatever the answer claims

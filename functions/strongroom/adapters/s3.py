@@ -29,8 +29,7 @@ COPY_LIMIT = 5 * 1024**3
 # up to ten parts there (max_in_memory_upload_chunks=10: ~830 MB peak ingesting a 1 GB file with
 # 64 MiB parts, tests/bench/bench_ingest.py). Four 32 MiB parts, one per upload thread, keep an
 # ingest's peak near 250 MB whatever the package size.
-TRANSFER = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=32 * 1024 * 1024,
-                          max_concurrency=4)
+TRANSFER = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=32 * 1024 * 1024, max_concurrency=4)
 TRANSFER.max_in_memory_upload_chunks = 4  # boto3's TransferConfig takes no argument for it
 UNAVAILABLE = (BotoConnectionError, BotoCoreError)
 
@@ -65,8 +64,10 @@ class S3BlobStore:
             if code in ("ServiceUnavailable", "SlowDown", "InternalError", "503", "500"):
                 raise Unavailable(f"s3://{self.name}: {what} {key}: {code}") from e
             if self.denied_is_unavailable and code in ("AccessDenied", "403", "Forbidden"):
-                raise Unavailable(f"s3://{self.name} refuses the archive ({what} {key}: {code}): the node is "
-                                  "offline; `strongroom chaos online <region>` brings it back") from e
+                raise Unavailable(
+                    f"s3://{self.name} refuses the archive ({what} {key}: {code}): the node is "
+                    "offline; `strongroom chaos online <region>` brings it back"
+                ) from e
             raise
         except UNAVAILABLE as e:
             raise Unavailable(f"s3://{self.name} cannot be reached ({what} {key}): {e}") from e
@@ -88,8 +89,7 @@ class S3BlobStore:
             self._call("put", key, self.client.put_object, Bucket=self.name, Key=key, Body=body, **extra)
         else:
             extra["ChecksumAlgorithm"] = "SHA256"
-            self._call("put", key, self.client.upload_fileobj, body, self.name, key,
-                       ExtraArgs=extra, Config=TRANSFER)
+            self._call("put", key, self.client.upload_fileobj, body, self.name, key, ExtraArgs=extra, Config=TRANSFER)
         info = self.head(key)
         if info is None:
             raise Unavailable(f"s3://{self.name}/{key} was written but cannot be read back")
@@ -135,8 +135,12 @@ class S3BlobStore:
         while (page := self._call("list versions", prefix, next, pages, None)) is not None:
             for v in page.get("Versions", []):
                 if v.get("IsLatest"):
-                    yield StoredObject(key=v["Key"], size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
-                                       version_id=v.get("VersionId"))
+                    yield StoredObject(
+                        key=v["Key"],
+                        size=v["Size"],
+                        etag=v.get("ETag", "").strip('"') or None,
+                        version_id=v.get("VersionId"),
+                    )
 
     def copy_from(self, source, key, *, dest_key=None, known=None) -> StoredObject:
         dest_key = dest_key or key
@@ -145,18 +149,37 @@ class S3BlobStore:
         if want is None:
             raise NotFound(f"s3://{source.name}/{key}")
         if want.size <= COPY_LIMIT:
-            r = self._call("copy", dest_key, self.client.copy_object, Bucket=self.name, Key=dest_key,
-                           CopySource=src, MetadataDirective="COPY")
+            r = self._call(
+                "copy",
+                dest_key,
+                self.client.copy_object,
+                Bucket=self.name,
+                Key=dest_key,
+                CopySource=src,
+                MetadataDirective="COPY",
+            )
             # The destination's own answer about the bytes it now holds: no second request needed.
             result = r.get("CopyObjectResult", {})
             etag = (result.get("ETag") or "").strip('"') or None
             if etag:
-                return StoredObject(key=dest_key, size=want.size, etag=etag,
-                                    sha256=_hex(result.get("ChecksumSHA256")) or want.sha256,
-                                    version_id=r.get("VersionId"))
+                return StoredObject(
+                    key=dest_key,
+                    size=want.size,
+                    etag=etag,
+                    sha256=_hex(result.get("ChecksumSHA256")) or want.sha256,
+                    version_id=r.get("VersionId"),
+                )
         else:
-            self._call("copy", dest_key, self.client.copy, src, self.name, dest_key, Config=TRANSFER,
-                       ExtraArgs={"MetadataDirective": "COPY"})
+            self._call(
+                "copy",
+                dest_key,
+                self.client.copy,
+                src,
+                self.name,
+                dest_key,
+                Config=TRANSFER,
+                ExtraArgs={"MetadataDirective": "COPY"},
+            )
         info = self.head(dest_key)
         if info is None:
             raise Unavailable(f"s3://{self.name}/{dest_key} was copied but cannot be read back")
@@ -172,8 +195,12 @@ class S3BlobStore:
         pages = self._call("list versions", key, lambda: list(paginator.paginate(Bucket=self.name, Prefix=key)))
         found = [v for page in pages for v in page.get("Versions", []) if v["Key"] == key]
         found.reverse()  # S3 lists a key's versions newest first (timestamps can tie within a second)
-        return [StoredObject(key=key, size=v["Size"], etag=v.get("ETag", "").strip('"') or None,
-                             version_id=v.get("VersionId")) for v in found]
+        return [
+            StoredObject(
+                key=key, size=v["Size"], etag=v.get("ETag", "").strip('"') or None, version_id=v.get("VersionId")
+            )
+            for v in found
+        ]
 
 
 def _size(stream) -> int | None:

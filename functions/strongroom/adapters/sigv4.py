@@ -36,24 +36,41 @@ def profile_keys(profile: str | None) -> tuple[Keys, str | None]:
         credentials = session.get_credentials()
         region = session.get_config_variable("region")
     except ProfileNotFound:
-        raise CredentialsError(f"there is no AWS profile {profile!r} in ~/.aws/config or ~/.aws/credentials: "
-                               "give one that exists (`aws configure list-profiles`)") from None
+        raise CredentialsError(
+            f"there is no AWS profile {profile!r} in ~/.aws/config or ~/.aws/credentials: "
+            "give one that exists (`aws configure list-profiles`)"
+        ) from None
     except BotoCoreError as e:
-        raise CredentialsError(f"AWS credentials of profile {profile or 'default'} could not be read ({e}); "
-                               "fix the profile or log in again (e.g. `aws sso login`)") from None
+        raise CredentialsError(
+            f"AWS credentials of profile {profile or 'default'} could not be read ({e}); "
+            "fix the profile or log in again (e.g. `aws sso login`)"
+        ) from None
     if credentials is None:
-        raise CredentialsError(f"no AWS credentials found for profile {profile or 'default'}: give --profile NAME "
-                               "(or AWS_PROFILE) naming an admin's profile, or set AWS_ACCESS_KEY_ID and "
-                               "AWS_SECRET_ACCESS_KEY")
+        raise CredentialsError(
+            f"no AWS credentials found for profile {profile or 'default'}: give --profile NAME "
+            "(or AWS_PROFILE) naming an admin's profile, or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
     frozen = credentials.get_frozen_credentials()
     if not frozen.access_key or not frozen.secret_key:
-        raise CredentialsError(f"the AWS credentials of profile {profile or 'default'} have no access key or secret; "
-                               "fix the profile or log in again (e.g. `aws sso login`)")
+        raise CredentialsError(
+            f"the AWS credentials of profile {profile or 'default'} have no access key or secret; "
+            "fix the profile or log in again (e.g. `aws sso login`)"
+        )
     return Keys(frozen.access_key, frozen.secret_key, frozen.token), region
 
 
-def expected_signature(method: str, url: str, body: bytes, signed_headers: dict[str, str], stamp: str,
-                       access_key: str, secret_key: str, service: str, region: str) -> str:
+def expected_signature(
+    method: str,
+    url: str,
+    body: bytes,
+    signed_headers: dict[str, str],
+    stamp: str,
+    access_key: str,
+    secret_key: str,
+    service: str,
+    region: str,
+) -> str:
     """The signature the holder of secret_key would send for this request, dated `stamp`."""
     request = AWSRequest(method=method, url=url, data=body, headers=signed_headers)
     request.context["timestamp"] = stamp
@@ -61,9 +78,17 @@ def expected_signature(method: str, url: str, body: bytes, signed_headers: dict[
     return signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
 
 
-def signed_headers(method: str, url: str, access_key: str, secret_key: str, region: str, body: bytes = b"",
-                   headers: dict[str, str] | None = None, service: str = "execute-api",
-                   token: str | None = None) -> dict[str, str]:
+def signed_headers(
+    method: str,
+    url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    service: str = "execute-api",
+    token: str | None = None,
+) -> dict[str, str]:
     """The headers SigV4Auth adds to sign a request (Authorization, X-Amz-Date, X-Amz-Security-Token …)."""
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials(access_key, secret_key, token), service, region).add_auth(request)

@@ -36,25 +36,35 @@ def print_answer(answer, out=sys.stdout) -> None:
         print(f"DUPLICATE {doc['package']['key']}: {doc['message']}", file=out)
         return
     warnings = doc.get("warnings", [])
-    print(f"{doc['status'].upper()} {doc['package']['key']} -> AU {doc['au']} OCFL {ocfl.get('version')}: "
-          f"{len(doc['files'])} files, {len(doc['articles'])} articles, copies {doc['copies']['count']}"
-          + (f", {len(warnings)} warning(s)" if warnings else ""), file=out)
+    print(
+        f"{doc['status'].upper()} {doc['package']['key']} -> AU {doc['au']} OCFL {ocfl.get('version')}: "
+        f"{len(doc['files'])} files, {len(doc['articles'])} articles, copies {doc['copies']['count']}"
+        + (f", {len(warnings)} warning(s)" if warnings else ""),
+        file=out,
+    )
     for w in warnings:
         print(f"  - warning: {w['path']}: [{w['rule']}] {w['message']}", file=out)
     if doc["copies"]["pending"]:
-        print(f"  pending copies: {', '.join(doc['copies']['pending'])} (`strongroom replicate` retries them)", file=out)
+        print(
+            f"  pending copies: {', '.join(doc['copies']['pending'])} (`strongroom replicate` retries them)", file=out
+        )
     print(f"  receipt: s3://{settings().ingest_bucket}/{answer.key}", file=out)
 
 
 def deposit_file(data: Path, path: Path, au: AuId, *, timeout: float = 900, wait: bool = True, quiet=False):
     from tqdm import tqdm
 
-
     endpoints = reach.endpoints(data)
     s3 = runtime.clients(endpoints, identity=au.publisher).s3
     size = path.stat().st_size
-    with tqdm(total=size, unit="B", unit_scale=True, desc=f"push {path.name}", disable=quiet or size < 32 << 20,
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        desc=f"push {path.name}",
+        disable=quiet or size < 32 << 20,
+        file=sys.stderr,
+    ) as bar:
         pk, started = push(s3, endpoints.ingest_bucket, path, au, progress=bar.update)
     if not wait:
         print(f"pushed s3://{endpoints.ingest_bucket}/{pk.key}")

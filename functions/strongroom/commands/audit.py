@@ -56,14 +56,19 @@ def register(sub) -> None:
         p.add_argument("--au", required=True, help="publisher/title/au")
         if kind not in ("tamper-inventory", "wipe"):
             which = p.add_mutually_exclusive_group()
-            which.add_argument("--file", action="append", default=[],
-                               help="path inside the OCFL object, e.g. v1/content/pkg/data/a.pdf or inventory.json "
-                                    "(repeatable)")
+            which.add_argument(
+                "--file",
+                action="append",
+                default=[],
+                help="path inside the OCFL object, e.g. v1/content/pkg/data/a.pdf or inventory.json (repeatable)",
+            )
             which.add_argument("--random", type=int, metavar="N", help="N content files chosen at random")
         p.add_argument("--seed", type=int, help="seed for --random and for which bits flip (repeatable runs)")
         p.set_defaults(run=chaos_command)
-    for kind, what in (("offline", "refuse the archive every request to a node (until `chaos online`)"),
-                       ("online", "let the archive reach a node again")):
+    for kind, what in (
+        ("offline", "refuse the archive every request to a node (until `chaos online`)"),
+        ("online", "let the archive reach a node again"),
+    ):
         p = kinds.add_parser(kind, help=what)
         p.add_argument("node", help="the node's region")
         p.set_defaults(run=offline_command)
@@ -125,15 +130,13 @@ def poll_aus(archive, aus: list[str], *, quiet: bool = False, out=sys.stdout) ->
     """Poll each AU (progress bar over the bytes every node hashes), print its tally, publish its attestation."""
     from tqdm import tqdm
 
-
     regions = [n.region for n in settings().nodes]
     public = compose.public_store()
     reports = []
     for au in aus:
         record = archive.catalog.get_au(au)
         total = (record.bytes if record else 0) * len(archive.nodes)
-        with tqdm(total=total, unit="B", unit_scale=True, desc=au, disable=quiet, file=sys.stderr,
-                  leave=False) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=au, disable=quiet, file=sys.stderr, leave=False) as bar:
             report = run_poll(archive, au, voter=progress_voter(bar))
         print(format_report(report), file=out)
         if report.status != "inconclusive":
@@ -148,24 +151,33 @@ def poll_aus(archive, aus: list[str], *, quiet: bool = False, out=sys.stdout) ->
 def format_report(report) -> str:
     """The tally of one poll as a table: per node ok/damaged/missing/extra, its status, and the repairs."""
     nodes = (report.tally or {}).get("nodes", {})
-    lines = [f"{report.au}: {report.status.upper()} - {report.message}",
-             f"  {'node':<16}{'ok':>5}{'damaged':>9}{'missing':>9}{'extra':>7}  status"]
+    lines = [
+        f"{report.au}: {report.status.upper()} - {report.message}",
+        f"  {'node':<16}{'ok':>5}{'damaged':>9}{'missing':>9}{'extra':>7}  status",
+    ]
     for region, status in report.nodes.items():
         n = nodes.get(region, {})
-        counts = ("", "", "", "") if status == "unavailable" else (n.get("ok", 0), n.get("damaged", 0),
-                                                                   n.get("missing", 0), n.get("extra", 0))
-        lines.append(f"  {region:<16}{counts[0]:>5}{counts[1]:>9}{counts[2]:>9}{counts[3]:>7}  "
-                     f"{MARKS.get(status, '·')} {status}")
+        counts = (
+            ("", "", "", "")
+            if status == "unavailable"
+            else (n.get("ok", 0), n.get("damaged", 0), n.get("missing", 0), n.get("extra", 0))
+        )
+        lines.append(
+            f"  {region:<16}{counts[0]:>5}{counts[1]:>9}{counts[2]:>9}{counts[3]:>7}  {MARKS.get(status, '·')} {status}"
+        )
     for a in report.repair.get("actions", []):
         if a["status"] == "repaired":
-            lines.append(f"  repaired {a['node']}: {a['key']} ({a['was']}) from {a['source']}"
-                         + (f"/{a['source_key']}" if a["source_key"] != a["key"] else "")
-                         + f"; damaged bytes kept as version {a['evidence_version_id'] or '(none: it was missing)'}")
+            lines.append(
+                f"  repaired {a['node']}: {a['key']} ({a['was']}) from {a['source']}"
+                + (f"/{a['source_key']}" if a["source_key"] != a["key"] else "")
+                + f"; damaged bytes kept as version {a['evidence_version_id'] or '(none: it was missing)'}"
+            )
         else:
             lines.append(f"  {a['status']} {a['node']}: {a['key']} ({a['was']}): {a['detail']}")
     for node, keys in (report.extra or {}).items():
-        lines.append(f"  extra on {node} (reported, never deleted): {', '.join(keys[:5])}"
-                     + (" ..." if len(keys) > 5 else ""))
+        lines.append(
+            f"  extra on {node} (reported, never deleted): {', '.join(keys[:5])}" + (" ..." if len(keys) > 5 else "")
+        )
     return "\n".join(lines)
 
 
@@ -181,7 +193,9 @@ def audit_command(args) -> int:
             raise SystemExit(f"no AU {au} in the catalog; `strongroom status` lists them")
     aus = args.aus or ([r.au for r in archive.catalog.list_aus()] if args.now else due_aus(archive, archive.clock()))
     if not aus:
-        print("no AU is due; `strongroom audit --now` polls every AU anyway, `strongroom status` shows when each is due")
+        print(
+            "no AU is due; `strongroom audit --now` polls every AU anyway, `strongroom status` shows when each is due"
+        )
         return 0
     reports = poll_aus(archive, aus, quiet=args.quiet)
     bad = [r.au for r in reports if r.unrepairable]
@@ -204,7 +218,7 @@ def content_files(store, au: str) -> list[str]:
     """The AU's content files on one node, relative to the object root (what --random picks from)."""
 
     root = object_root(au)
-    return sorted(o.key[len(root) + 1:] for o in store.list(f"{root}/") if "/content/" in o.key)
+    return sorted(o.key[len(root) + 1 :] for o in store.list(f"{root}/") if "/content/" in o.key)
 
 
 def damage(store, au: str, kind: str, files: Sequence[str] = (), *, rng: random.Random | None = None) -> list:
@@ -283,8 +297,9 @@ def set_node_offline(data: Path, region: str, offline: bool, timeout: float = 15
         if reachable != offline:
             return
         if time.monotonic() > deadline:
-            raise SystemExit(f"SeaweedFS did not apply the change to {bucket} within {timeout:.0f}s; see "
-                             f"{Path(data) / 'logs'}")
+            raise SystemExit(
+                f"SeaweedFS did not apply the change to {bucket} within {timeout:.0f}s; see {Path(data) / 'logs'}"
+            )
         time.sleep(0.2)
 
 
@@ -293,8 +308,10 @@ def offline_command(args) -> int:
     if args.node not in {n.region for n in settings().nodes}:
         raise SystemExit(f"no node {args.node!r}; nodes are {', '.join(n.region for n in settings().nodes)}")
     set_node_offline(args.data, args.node, offline)
-    print(f"{args.node} is {'offline: the archive is refused every request to it' if offline else 'online again'}"
-          + (" (`strongroom chaos online " + args.node + "` brings it back)" if offline else ""))
+    print(
+        f"{args.node} is {'offline: the archive is refused every request to it' if offline else 'online again'}"
+        + (" (`strongroom chaos online " + args.node + "` brings it back)" if offline else "")
+    )
     return 0
 
 
@@ -310,15 +327,27 @@ def demo_section(data, say) -> None:
         say("(the audit demo needs the deposits above; skipped)")
         return
     say("\n== A correction arrives: a second OCFL version, so there is an older inventory to roll back to ==")
-    path = make_package(Path(data) / "demo-packages", publisher=PRESS.publisher, title=PRESS.title, au="2024",
-                        articles=make_articles(1, 9, PRESS, start=5), fmt="zip", seed=9, name="lrh-2024-corrections")
+    path = make_package(
+        Path(data) / "demo-packages",
+        publisher=PRESS.publisher,
+        title=PRESS.title,
+        au="2024",
+        articles=make_articles(1, 9, PRESS, start=5),
+        fmt="zip",
+        seed=9,
+        name="lrh-2024-corrections",
+    )
     print_answer(deposit_file(data, path, AuId(PRESS.publisher, PRESS.title, "2024"), quiet=True))
     rolled = f"{PRESS.publisher}/{PRESS.title}/2024"
     rng = random.Random(7)
 
     say("\n== Damage behind the archive's back (straight into node buckets) ==")
-    plan = [("ap-northeast-1", aus[0], "flip"), ("eu-central-1", aus[-1], "delete"),
-            ("ap-southeast-2", rolled, "rollback"), ("eu-south-1", aus[0], "truncate")]
+    plan = [
+        ("ap-northeast-1", aus[0], "flip"),
+        ("eu-central-1", aus[-1], "delete"),
+        ("ap-southeast-2", rolled, "rollback"),
+        ("eu-south-1", aus[0], "truncate"),
+    ]
     for region, au, kind in plan:
         store = node_store(archive, region)
         files = ["inventory.json"] if kind == "rollback" else rng.sample(content_files(store, au), 1)
@@ -339,8 +368,10 @@ def demo_section(data, say) -> None:
     say("\n$ strongroom chaos online us-west-1")
     set_node_offline(data, "us-west-1", False)
     say("  us-west-1 is back; its copies are polled again when next due (or now, with strongroom audit)")
-    say(f"\nThe public attestation (no content, only counts, digests and the root hash) is in the public bucket:\n"
-        f"  s3://{settings().public_bucket}/attestation/index.html  (index.json, and one page per AU)")
+    say(
+        f"\nThe public attestation (no content, only counts, digests and the root hash) is in the public bucket:\n"
+        f"  s3://{settings().public_bucket}/attestation/index.html  (index.json, and one page per AU)"
+    )
 
 
 class _Say(io.TextIOBase):
@@ -354,4 +385,3 @@ class _Say(io.TextIOBase):
         for line in lines:
             self.say(line)
         return len(text)
-

@@ -17,8 +17,12 @@ from strongroom.commands import release as release_commands
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="strongroom", description="A dark archive for scholarly content.")
-    p.add_argument("--data", type=Path, default=reach.DEFAULT_DATA,
-                   help="the local archive's data directory (default: ./.strongroom, or $STRONGROOM_DATA)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=reach.DEFAULT_DATA,
+        help="the local archive's data directory (default: ./.strongroom, or $STRONGROOM_DATA)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the local archive on loopback and keep it running")
@@ -49,14 +53,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("replicate", help="finish copies left pending when a node was unreachable")
 
-
-
     audit_commands.register(sub)
     release_commands.register(sub)
 
     demo = sub.add_parser("demo", help="start a local archive and run the archive's whole job on sample content")
-    demo.add_argument("--keep-running", action=argparse.BooleanOptionalAction, default=True,
-                      help="leave the archive running afterwards (default) so you can explore it")
+    demo.add_argument(
+        "--keep-running",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave the archive running afterwards (default) so you can explore it",
+    )
     return p
 
 

@@ -24,8 +24,10 @@ def demo(args) -> int:
         say(f"Starting the local archive in {data} (SeaweedFS for S3, moto for DynamoDB) ...")
         runtime.start_detached(data)
     endpoints = reach.endpoints(data)
-    say(f"  S3 at {endpoints.s3}; ingest bucket {endpoints.ingest_bucket}; "
-        f"{len(endpoints.node_buckets)} node buckets: {', '.join(n.region for n in settings().nodes)}")
+    say(
+        f"  S3 at {endpoints.s3}; ingest bucket {endpoints.ingest_bucket}; "
+        f"{len(endpoints.node_buckets)} node buckets: {', '.join(n.region for n in settings().nodes)}"
+    )
 
     packages = make_demo_packages(data / "demo-packages")
     for publisher in sorted({p for p, *_ in packages}):
@@ -35,8 +37,10 @@ def demo(args) -> int:
 
     say("\n== Publishers deposit packages (each with its own keys, into incoming/<publisher>/) ==")
     for publisher, title, au, path in packages:
-        say(f"$ strongroom deposit {path.relative_to(data.parent) if data.parent in path.parents else path} "
-            f"--publisher {publisher} --title {title} --au {au}")
+        say(
+            f"$ strongroom deposit {path.relative_to(data.parent) if data.parent in path.parents else path} "
+            f"--publisher {publisher} --title {title} --au {au}"
+        )
         answer = deposit_file(data, path, AuId(publisher, title, au), quiet=True)
         print_answer(answer)
         say()
@@ -54,7 +58,9 @@ def demo(args) -> int:
 
     say("\nExplore:")
     say(f"  .venv/bin/strongroom --data {data} status [--json]")
-    say(f"  eval \"$(.venv/bin/strongroom --data {data} local env --publisher {packages[0][0]})\"  # then aws s3 cp / boto3 as that publisher")
+    say(
+        f'  eval "$(.venv/bin/strongroom --data {data} local env --publisher {packages[0][0]})"  # then aws s3 cp / boto3 as that publisher'
+    )
     say(f"  .venv/bin/strongroom --data {data} catalog rebuild")
     if args.keep_running:
         say(f"The archive keeps running; stop it with: .venv/bin/strongroom --data {data} down")

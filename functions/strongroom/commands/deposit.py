@@ -34,8 +34,9 @@ def push(s3, bucket: str, path: Path, au: AuId, progress=None) -> tuple[PackageK
     return pk, started
 
 
-def wait_for_answer(s3, bucket: str, pk: PackageKey, since: float, timeout: float = 600,
-                    interval: float = 0.5) -> Answer:
+def wait_for_answer(
+    s3, bucket: str, pk: PackageKey, since: float, timeout: float = 600, interval: float = 0.5
+) -> Answer:
     """The receipt or rejection written for this push (not an older one for the same key)."""
     deadline = time.time() + timeout
     candidates = (("receipt", pk.sibling("receipts", ".json")), ("rejection", pk.sibling("rejections", ".json")))

@@ -46,8 +46,12 @@ def _logging(data: Path) -> None:
     if not environment().local_detached:
         (data / "logs").mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(data / "logs" / "runtime.log"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
+    )
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -85,7 +89,7 @@ def banner(endpoints: runtime.Endpoints, template: tpl.Template) -> str:
     if not pubs:
         lines.append(f"  strongroom{flag} local add-publisher {who}")
     lines += [
-        f"  eval \"$(strongroom{flag} local env --publisher {who})\"",
+        f'  eval "$(strongroom{flag} local env --publisher {who})"',
         f"  aws s3 cp package.zip s3://$STRONGROOM_INGEST_BUCKET/incoming/{who}/<title>/<au>/package.zip",
     ]
     return "\n".join(lines)
@@ -101,9 +105,11 @@ def up(data: Path, detach: bool) -> int:
     archive = runtime.LocalArchive(data)
 
     def on_signal(signum, _frame):
-        log.info("received %s; stopping (handlers in progress finish first; a second Ctrl-C quits at "
-                 "once, and the next `strongroom up` or `down` stops the servers left behind)",
-                 signal.Signals(signum).name)
+        log.info(
+            "received %s; stopping (handlers in progress finish first; a second Ctrl-C quits at "
+            "once, and the next `strongroom up` or `down` stops the servers left behind)",
+            signal.Signals(signum).name,
+        )
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         archive._stop.set()
 
@@ -139,13 +145,14 @@ def env(data: Path, publisher: str | None) -> int:
     elif publisher in identities:
         who = identities[publisher]
     else:
-        raise ValueError(f"no publisher {publisher!r} in {ids.credentials_path(data)}: create it with "
-                         f"`strongroom{flag} local add-publisher {publisher}`")
+        raise ValueError(
+            f"no publisher {publisher!r} in {ids.credentials_path(data)}: create it with "
+            f"`strongroom{flag} local add-publisher {publisher}`"
+        )
     state = runtime.running_state(data)
     port = state["ports"]["s3"] if state else Ports.configured().s3
     if state is None:
-        print(f"# note: no local archive is running in {data}; start it with `strongroom{flag} up`",
-              file=sys.stderr)
+        print(f"# note: no local archive is running in {data}; start it with `strongroom{flag} up`", file=sys.stderr)
     values = {
         "AWS_ACCESS_KEY_ID": who.access_key,
         "AWS_SECRET_ACCESS_KEY": who.secret_key,
@@ -167,8 +174,10 @@ def add_publisher(data: Path, name: str) -> int:
     else:
         note = "its keys work from the next `strongroom up`"
     flag = _data_flag(data)
-    print(f"publisher {name} created ({note}).\n"
-          f"  it may write s3://{settings().ingest_bucket}/incoming/{name}/ and read its receipts/{name}/ "
-          f"and rejections/{name}/\n"
-          f"  its keys: eval \"$(strongroom{flag} local env --publisher {name})\"")
+    print(
+        f"publisher {name} created ({note}).\n"
+        f"  it may write s3://{settings().ingest_bucket}/incoming/{name}/ and read its receipts/{name}/ "
+        f"and rejections/{name}/\n"
+        f'  its keys: eval "$(strongroom{flag} local env --publisher {name})"'
+    )
     return 0

@@ -52,8 +52,10 @@ class Target:
         m = EXECUTE_API.match(self.api_url)
         region = self.region or profile_region or (m.group(1) if m else None)
         if not region:
-            raise SystemExit(f"strongroom: which region is the API at {self.api_url} in? give --region "
-                             "(or AWS_REGION): requests are signed for one region")
+            raise SystemExit(
+                f"strongroom: which region is the API at {self.api_url} in? give --region "
+                "(or AWS_REGION): requests are signed for one region"
+            )
         return _reach(self.api_url, method, path, keys, region, body)
 
 
@@ -62,8 +64,10 @@ def _reach(url: str, method: str, path: str, identity, region: str, body: dict |
         return call_api(url, method, path, identity, region, body)
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise SystemExit(f"strongroom: the release API at {url} cannot be reached ({reason}); check --api "
-                         "(or STRONGROOM_API_URL), or start the local archive with `strongroom up`") from None
+        raise SystemExit(
+            f"strongroom: the release API at {url} cannot be reached ({reason}); check --api "
+            "(or STRONGROOM_API_URL), or start the local archive with `strongroom up`"
+        ) from None
 
 
 def target(args) -> Target:
@@ -73,10 +77,17 @@ def target(args) -> Target:
     if api_url is None:
         return Target(args.data, args.who or "alice")
     if args.who:
-        raise SystemExit(f"strongroom: --as names an admin of the local archive; the API at {api_url} gets "
-                         "requests signed with AWS credentials: give --profile NAME (or AWS_PROFILE) instead")
-    return Target(args.data, None, api_url.rstrip("/"), getattr(args, "profile", None) or env.aws_profile,
-                  getattr(args, "region", None) or env.region or None)
+        raise SystemExit(
+            f"strongroom: --as names an admin of the local archive; the API at {api_url} gets "
+            "requests signed with AWS credentials: give --profile NAME (or AWS_PROFILE) instead"
+        )
+    return Target(
+        args.data,
+        None,
+        api_url.rstrip("/"),
+        getattr(args, "profile", None) or env.aws_profile,
+        getattr(args, "region", None) or env.region or None,
+    )
 
 
 def api(data: Path, method: str, path: str, who: str | None, body: dict | None = None) -> tuple[int, dict]:
@@ -131,8 +142,10 @@ def describe(r: dict, out=None) -> None:
     if r.get("approved_by"):
         print(f"  approved  by {r['approved_by'].rsplit('/', 1)[-1]} at {r['approved_at']}", file=out)
     if r.get("withdrawn_by"):
-        print(f"  withdrawn by {r['withdrawn_by'].rsplit('/', 1)[-1]} at {r['withdrawn_at']}: "
-              f"{r['withdrawal_reason']}", file=out)
+        print(
+            f"  withdrawn by {r['withdrawn_by'].rsplit('/', 1)[-1]} at {r['withdrawn_at']}: {r['withdrawal_reason']}",
+            file=out,
+        )
     if r.get("reason"):
         print(f"  reason    {r['reason']}", file=out)
     if r.get("progress"):
@@ -178,8 +191,10 @@ def _wait_and_show(args, release_id: str) -> int:
 
 def _local_admin_needed(args) -> None:
     if target(args).api_url is None and not args.who:
-        raise SystemExit("strongroom: name the admin whose keys sign the request: --as alice (or bob); "
-                         "with --api, --profile names the AWS credentials instead")
+        raise SystemExit(
+            "strongroom: name the admin whose keys sign the request: --as alice (or bob); "
+            "with --api, --profile names the AWS credentials instead"
+        )
 
 
 def cmd_propose(args) -> int:
@@ -230,25 +245,47 @@ def register(sub) -> None:
     rs = rel.add_subparsers(dest="release_command", required=True)
 
     def admin(p, required=True):
-        p.add_argument("--as", dest="who", default=None,
-                       help="the local admin whose keys sign the request (alice or bob)"
-                            + ("; required unless --api" if required else " (default alice)"))
+        p.add_argument(
+            "--as",
+            dest="who",
+            default=None,
+            help="the local admin whose keys sign the request (alice or bob)"
+            + ("; required unless --api" if required else " (default alice)"),
+        )
         where = p.add_argument_group("a deployed API (default: the local archive's)")
-        where.add_argument("--api", metavar="URL", help="the release API's URL, e.g. the ReleaseApiUrl output "
-                           "of the stack (default $STRONGROOM_API_URL); requests are signed with AWS credentials")
-        where.add_argument("--profile", metavar="NAME", help="the AWS profile whose credentials sign "
-                           "(default $AWS_PROFILE, else botocore's default chain)")
-        where.add_argument("--region", metavar="REGION", help="the API's region (default $AWS_REGION, the "
-                           "profile's region, or the region in an execute-api URL)")
+        where.add_argument(
+            "--api",
+            metavar="URL",
+            help="the release API's URL, e.g. the ReleaseApiUrl output "
+            "of the stack (default $STRONGROOM_API_URL); requests are signed with AWS credentials",
+        )
+        where.add_argument(
+            "--profile",
+            metavar="NAME",
+            help="the AWS profile whose credentials sign (default $AWS_PROFILE, else botocore's default chain)",
+        )
+        where.add_argument(
+            "--region",
+            metavar="REGION",
+            help="the API's region (default $AWS_REGION, the profile's region, or the region in an execute-api URL)",
+        )
 
     p = rs.add_parser("propose", help="propose releasing AUs or a whole title (another admin approves)")
     p.add_argument("--au", nargs="+", metavar="AU", help="publisher/title/au, one or more")
     p.add_argument("--title", metavar="PUBLISHER/TITLE", help="every AU of a title")
     p.add_argument("--trigger", required=True, choices=sorted(TRIGGERS))
-    p.add_argument("--unavailable-since", dest="unavailable_since", metavar="YYYY-MM-DD",
-                   help="first day the content was unavailable (needed without the publisher's consent)")
-    p.add_argument("--unavailable-until", dest="unavailable_until", metavar="YYYY-MM-DD",
-                   help="last day it was seen unavailable (omit if it still is)")
+    p.add_argument(
+        "--unavailable-since",
+        dest="unavailable_since",
+        metavar="YYYY-MM-DD",
+        help="first day the content was unavailable (needed without the publisher's consent)",
+    )
+    p.add_argument(
+        "--unavailable-until",
+        dest="unavailable_until",
+        metavar="YYYY-MM-DD",
+        help="last day it was seen unavailable (omit if it still is)",
+    )
     p.add_argument("--ceased-on", dest="ceased_on", metavar="YYYY-MM-DD")
     p.add_argument("--publisher-statement", dest="publisher_statement", metavar="TEXT")
     p.add_argument("--board-for", dest="board_for", type=int, required=True)
@@ -292,12 +329,21 @@ def demo_section(data, say) -> None:
 
     say("\n== Release: Lakeside University Press has ceased; two admins release its journal ==")
     since = (date.today() - timedelta(days=400)).isoformat()
-    body = {"title": "lakeside-up/lrh", "trigger": "publisher-ceased", "license": "CC-BY-4.0",
-            "evidence": {"unavailable_since": since, "ceased_on": since,
-                         "publisher_statement": "Lakeside University Press ceased publishing.",
-                         "board": {"for": 10, "against": 1, "abstain": 1, "decided_on": date.today().isoformat()}}}
-    say(f"$ strongroom release propose --title lakeside-up/lrh --trigger publisher-ceased --unavailable-since {since} "
-        "--board-for 10 --board-against 1 --board-abstain 1 --as alice")
+    body = {
+        "title": "lakeside-up/lrh",
+        "trigger": "publisher-ceased",
+        "license": "CC-BY-4.0",
+        "evidence": {
+            "unavailable_since": since,
+            "ceased_on": since,
+            "publisher_statement": "Lakeside University Press ceased publishing.",
+            "board": {"for": 10, "against": 1, "abstain": 1, "decided_on": date.today().isoformat()},
+        },
+    }
+    say(
+        f"$ strongroom release propose --title lakeside-up/lrh --trigger publisher-ceased --unavailable-since {since} "
+        "--board-for 10 --board-against 1 --board-abstain 1 --as alice"
+    )
     status, r = api(data, "POST", "/releases", "alice", body)
     if status not in (200, 201):
         say(f"  refused: {status} {r}")

@@ -71,7 +71,7 @@ class PackageKey:
         )
         if not key.startswith(INCOMING):
             raise Rejected([Problem(key, "key-layout", "the key is not under incoming/.", fix)])
-        parts = key[len(INCOMING):].split("/")
+        parts = key[len(INCOMING) :].split("/")
         if len(parts) != 4:
             raise Rejected([Problem(key, "key-layout", f"expected 4 parts after incoming/, found {len(parts)}.", fix)])
         publisher, title, au, package = parts

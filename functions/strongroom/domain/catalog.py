@@ -160,8 +160,9 @@ class Catalog(Protocol):
 
 
 @contextmanager
-def au_lease(catalog: Catalog, au: str, *, holder: str, seconds: float, wait: float,
-             busy: Callable[[str], Exception]) -> Iterator[Callable[[], None]]:
+def au_lease(
+    catalog: Catalog, au: str, *, holder: str, seconds: float, wait: float, busy: Callable[[str], Exception]
+) -> Iterator[Callable[[], None]]:
     """Hold the AU's lease while a block runs, so ingests and polls of one AU never overlap.
 
     Waits up to `wait` seconds for another holder; then raises busy(message). Yields a

@@ -98,15 +98,28 @@ def describe(bag_dir: Path, payload_paths: list[str]) -> Description:
     for rel in sorted(payload_paths):
         local = (bag_dir / rel).resolve()
         if not local.is_relative_to(root):
-            problems.append(Problem(rel, "payload-path", "the path points outside the bag.",
-                                    "name payload files by paths inside data/", "error"))
+            problems.append(
+                Problem(
+                    rel,
+                    "payload-path",
+                    "the path points outside the bag.",
+                    "name payload files by paths inside data/",
+                    "error",
+                )
+            )
             continue
         try:
             size = local.stat().st_size
             fmt = identify(local)
         except OSError as exc:
-            problems.append(Problem(rel, "payload-unreadable", f"the file cannot be read: {exc.strerror or exc}.",
-                                    "make sure every file listed in the manifest is in the package"))
+            problems.append(
+                Problem(
+                    rel,
+                    "payload-unreadable",
+                    f"the file cannot be read: {exc.strerror or exc}.",
+                    "make sure every file listed in the manifest is in the package",
+                )
+            )
             continue
         files.append(FileInfo(rel, size, fmt))
         if fmt == JATS:
@@ -126,9 +139,15 @@ def describe(bag_dir: Path, payload_paths: list[str]) -> Description:
             with (bag_dir / rel).open("rb") as fh:
                 article = parse_jats(fh, name=rel)
         except JatsError as exc:
-            problems.append(Problem(
-                rel, "jats-unparseable", f"the article metadata cannot be read: {exc}",
-                "send JATS 1.x XML with <front>/<article-meta>; the file is kept as sent", "warning"))
+            problems.append(
+                Problem(
+                    rel,
+                    "jats-unparseable",
+                    f"the article metadata cannot be read: {exc}",
+                    "send JATS 1.x XML with <front>/<article-meta>; the file is kept as sent",
+                    "warning",
+                )
+            )
             continue
         articles.append(ArticleEntry(rel, article, tuple(by_dir[posixpath.dirname(rel)])))
 

@@ -45,8 +45,9 @@ class Refused(StrongroomError):
 
     default_rule = "refused"
 
-    def __init__(self, message: str, field: str | None = None, rule: str | None = None,
-                 errors: Iterable[BrokenRule] = ()):
+    def __init__(
+        self, message: str, field: str | None = None, rule: str | None = None, errors: Iterable[BrokenRule] = ()
+    ):
         super().__init__(message)
         self.message = message
         self.errors = tuple(errors) or (BrokenRule(field, rule or self.default_rule, message),)

@@ -157,6 +157,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 # ---- WARC ----
 
+
 @dataclass(frozen=True)
 class WarcSummary:
     """What a WARC holds: records by WARC-Type and how many distinct URLs have a response."""
@@ -190,24 +191,42 @@ def count_warc_records(path: Path, *, display_path: str | None = None) -> WarcSu
         with path.open("rb") as fh:
             for record in ArchiveIterator(fh, check_digests=True):
                 if not (record.format or "").startswith("warc"):
-                    raise WarcError(Problem(
-                        where, "warc-not-warc",
-                        f"record {count + 1} is not a WARC record (read as {record.format or 'unknown'}); "
-                        "the file is an old ARC file or not a web archive.", fix), count)
+                    raise WarcError(
+                        Problem(
+                            where,
+                            "warc-not-warc",
+                            f"record {count + 1} is not a WARC record (read as {record.format or 'unknown'}); "
+                            "the file is an old ARC file or not a web archive.",
+                            fix,
+                        ),
+                        count,
+                    )
                 stream = record.raw_stream
                 while stream.read(1 << 16):
                     pass
                 if getattr(stream, "limit", 0) > 0:  # the block ended before its Content-Length
-                    raise WarcError(Problem(
-                        where, "warc-truncated",
-                        f"record {count + 1} ({record.rec_type}) is cut short: {stream.limit} of its "
-                        f"{record.length} bytes are missing.", fix), count)
+                    raise WarcError(
+                        Problem(
+                            where,
+                            "warc-truncated",
+                            f"record {count + 1} ({record.rec_type}) is cut short: {stream.limit} of its "
+                            f"{record.length} bytes are missing.",
+                            fix,
+                        ),
+                        count,
+                    )
                 checker = getattr(record, "digest_checker", None)
                 if checker is not None and checker.problems:
-                    raise WarcError(Problem(
-                        where, "warc-digest",
-                        f"record {count + 1} ({record.rec_type} {record.rec_headers.get_header('WARC-Target-URI') or ''}) "
-                        f"fails its digest: {checker.problems[0]}.", fix), count)
+                    raise WarcError(
+                        Problem(
+                            where,
+                            "warc-digest",
+                            f"record {count + 1} ({record.rec_type} {record.rec_headers.get_header('WARC-Target-URI') or ''}) "
+                            f"fails its digest: {checker.problems[0]}.",
+                            fix,
+                        ),
+                        count,
+                    )
                 count += 1
                 by_type[record.rec_type or "unknown"] += 1
                 if record.rec_type == "response":
@@ -217,9 +236,15 @@ def count_warc_records(path: Path, *, display_path: str | None = None) -> WarcSu
     except WarcError:
         raise
     except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise WarcError(Problem(
-            where, "warc-unreadable",
-            f"the WARC cannot be read after {count} record(s): {exc}".rstrip(".") + ".", fix), count) from exc
+        raise WarcError(
+            Problem(
+                where,
+                "warc-unreadable",
+                f"the WARC cannot be read after {count} record(s): {exc}".rstrip(".") + ".",
+                fix,
+            ),
+            count,
+        ) from exc
     if count == 0:
         raise WarcError(Problem(where, "warc-empty", "the file holds no WARC records.", fix), 0)
     return WarcSummary(count, dict(sorted(by_type.items())), len(urls))

@@ -28,8 +28,9 @@ def _new(name: str) -> hashlib._Hash:
     try:
         return hashlib.new(name)
     except ValueError:
-        raise ValueError(f"{name!r} is not a hash this Python knows; use one of "
-                         f"{', '.join(sorted(hashlib.algorithms_guaranteed))}") from None
+        raise ValueError(
+            f"{name!r} is not a hash this Python knows; use one of {', '.join(sorted(hashlib.algorithms_guaranteed))}"
+        ) from None
 
 
 class HashingReader:

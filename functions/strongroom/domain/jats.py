@@ -113,8 +113,10 @@ def parse_jats(stream: BinaryIO, *, name: str | None = None) -> Article:
     try:
         root = etree.parse(stream, _parser()).getroot()
     except etree.XMLSyntaxError as exc:
-        raise JatsError(f"{label} is not well-formed XML: {exc}. Fix: send well-formed JATS XML "
-                        "(no entity declarations; use numeric character references).") from exc
+        raise JatsError(
+            f"{label} is not well-formed XML: {exc}. Fix: send well-formed JATS XML "
+            "(no entity declarations; use numeric character references)."
+        ) from exc
     except (OSError, ValueError) as exc:
         raise JatsError(f"{label} could not be read as XML: {exc}") from exc
     if root is None or not isinstance(root.tag, str) or etree.QName(root).localname != "article":
@@ -158,6 +160,7 @@ def parse_jats(stream: BinaryIO, *, name: str | None = None) -> Article:
 
 
 # ---- helpers: every path is namespace-tolerant ({*}) because publishers vary ----
+
 
 def _first(node, path: str):
     if node is None:
@@ -230,7 +233,7 @@ def _doi(meta) -> str | None:
             if value:
                 for prefix in DOI_PREFIXES:
                     if value.lower().startswith(prefix):
-                        value = value[len(prefix):]
+                        value = value[len(prefix) :]
                 return value
     return None
 
@@ -353,8 +356,9 @@ def _license_url(meta) -> str | None:
 
 
 def _license_text(meta) -> str | None:
-    paragraphs = [t for lic in _all(meta, "permissions/{*}license")
-                  for t in (_text(p) for p in lic.iterfind("{*}license-p")) if t]
+    paragraphs = [
+        t for lic in _all(meta, "permissions/{*}license") for t in (_text(p) for p in lic.iterfind("{*}license-p")) if t
+    ]
     return "\n\n".join(paragraphs) or None
 
 

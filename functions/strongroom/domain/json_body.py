@@ -51,20 +51,32 @@ def loads(text: str | bytes, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
     """The JSON value of a request body, or TooLarge / Unreadable naming the rule broken."""
     size = len(text.encode() if isinstance(text, str) else text)
     if size > max_bytes:
-        raise TooLarge(f"the request body is {size} bytes; this API takes at most {max_bytes} bytes. "
-                       "Send a smaller request (e.g. propose fewer AUs at a time)", "body", "size")
+        raise TooLarge(
+            f"the request body is {size} bytes; this API takes at most {max_bytes} bytes. "
+            "Send a smaller request (e.g. propose fewer AUs at a time)",
+            "body",
+            "size",
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise Unreadable(f"the request body is not UTF-8 (byte {e.start}); send JSON encoded as UTF-8",
-                             "body", "utf-8") from None
+            raise Unreadable(
+                f"the request body is not UTF-8 (byte {e.start}); send JSON encoded as UTF-8", "body", "utf-8"
+            ) from None
     if depth(text, max_depth) > max_depth:
-        raise Unreadable(f"the request body nests arrays or objects more than {max_depth} levels deep; no "
-                         "request of this API needs that. Send the JSON document the API describes",
-                         "body", "depth")
+        raise Unreadable(
+            f"the request body nests arrays or objects more than {max_depth} levels deep; no "
+            "request of this API needs that. Send the JSON document the API describes",
+            "body",
+            "depth",
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise Unreadable(f"the request body is not JSON: {e.msg} at line {e.lineno}, column {e.colno}. "
-                         "Send a JSON document with Content-Type: application/json", "body", "json") from None
+        raise Unreadable(
+            f"the request body is not JSON: {e.msg} at line {e.lineno}, column {e.colno}. "
+            "Send a JSON document with Content-Type: application/json",
+            "body",
+            "json",
+        ) from None

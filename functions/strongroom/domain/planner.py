@@ -16,9 +16,15 @@ from strongroom.domain.catalog import AuRecord
 from strongroom.domain.schedule import is_due, parse_time
 
 
-def plan_polls(records: Sequence[AuRecord], last_polls: Mapping[str, datetime | str | None], now: datetime,
-               interval_days: float, budget_bytes: int, jitter_days: float,
-               rng: random.Random | None = None) -> list[str]:
+def plan_polls(
+    records: Sequence[AuRecord],
+    last_polls: Mapping[str, datetime | str | None],
+    now: datetime,
+    interval_days: float,
+    budget_bytes: int,
+    jitter_days: float,
+    rng: random.Random | None = None,
+) -> list[str]:
     """The AUs to poll now, in order.
 
     Due: never polled, or last polled longer ago than interval_days (+/- the AU's jitter).

@@ -38,8 +38,15 @@ class BlobStore(Protocol):
 
     name: str
 
-    def put(self, key: str, body: BinaryIO | bytes, *, sha256: str | None = None,
-            content_type: str | None = None, content_disposition: str | None = None) -> StoredObject:
+    def put(
+        self,
+        key: str,
+        body: BinaryIO | bytes,
+        *,
+        sha256: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> StoredObject:
         """Store body at key. With sha256 (hex), the store refuses bytes that do not match it.
         content_type and content_disposition are kept with the object and sent when it is served."""
         ...
@@ -59,8 +66,9 @@ class BlobStore(Protocol):
         can pin its reads to what was listed without asking for each object again."""
         ...
 
-    def copy_from(self, source: BlobStore, key: str, *, dest_key: str | None = None,
-                  known: StoredObject | None = None) -> StoredObject:
+    def copy_from(
+        self, source: BlobStore, key: str, *, dest_key: str | None = None, known: StoredObject | None = None
+    ) -> StoredObject:
         """Copy source's key here (server-side where the stores allow), keeping its checksums.
         `known` is the source's head when the caller has it already (one request saved per copy)."""
         ...

@@ -64,8 +64,14 @@ class PremisEvent:
 
 
 def event(type: str, object: str, outcome: Outcome, detail: str, at: datetime, **outcome_detail) -> PremisEvent:
-    return PremisEvent(type=type, object=object, outcome=outcome, detail=detail,
-                       at=at.isoformat(timespec="seconds"), outcome_detail=outcome_detail)
+    return PremisEvent(
+        type=type,
+        object=object,
+        outcome=outcome,
+        detail=detail,
+        at=at.isoformat(timespec="seconds"),
+        outcome_detail=outcome_detail,
+    )
 
 
 def to_jsonl(events: list[PremisEvent]) -> bytes:

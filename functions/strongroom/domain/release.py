@@ -47,16 +47,26 @@ TRIGGERS: dict[str, str] = {
 # Creative Commons licenses a release may carry: SPDX id -> (deed URL, name).
 LICENSES: dict[str, tuple[str, str]] = {
     "CC-BY-4.0": ("https://creativecommons.org/licenses/by/4.0/", "Creative Commons Attribution 4.0 International"),
-    "CC-BY-SA-4.0": ("https://creativecommons.org/licenses/by-sa/4.0/",
-                     "Creative Commons Attribution-ShareAlike 4.0 International"),
-    "CC-BY-NC-4.0": ("https://creativecommons.org/licenses/by-nc/4.0/",
-                     "Creative Commons Attribution-NonCommercial 4.0 International"),
-    "CC-BY-NC-SA-4.0": ("https://creativecommons.org/licenses/by-nc-sa/4.0/",
-                        "Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International"),
-    "CC-BY-ND-4.0": ("https://creativecommons.org/licenses/by-nd/4.0/",
-                     "Creative Commons Attribution-NoDerivatives 4.0 International"),
-    "CC-BY-NC-ND-4.0": ("https://creativecommons.org/licenses/by-nc-nd/4.0/",
-                        "Creative Commons Attribution-NonCommercial-NoDerivatives 4.0 International"),
+    "CC-BY-SA-4.0": (
+        "https://creativecommons.org/licenses/by-sa/4.0/",
+        "Creative Commons Attribution-ShareAlike 4.0 International",
+    ),
+    "CC-BY-NC-4.0": (
+        "https://creativecommons.org/licenses/by-nc/4.0/",
+        "Creative Commons Attribution-NonCommercial 4.0 International",
+    ),
+    "CC-BY-NC-SA-4.0": (
+        "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+        "Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International",
+    ),
+    "CC-BY-ND-4.0": (
+        "https://creativecommons.org/licenses/by-nd/4.0/",
+        "Creative Commons Attribution-NoDerivatives 4.0 International",
+    ),
+    "CC-BY-NC-ND-4.0": (
+        "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+        "Creative Commons Attribution-NonCommercial-NoDerivatives 4.0 International",
+    ),
     "CC0-1.0": ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0 1.0 Universal"),
 }
 DEFAULT_LICENSE = "CC-BY-4.0"
@@ -65,7 +75,14 @@ BOARD_MAJORITY = 0.75
 BOARD_MAX_AGAINST = 2
 
 PROPOSED, APPROVED, RUNNING, PUBLISHED, REFUSED, FAILED, WITHDRAWN = (
-    "proposed", "approved", "running", "published", "refused", "failed", "withdrawn")
+    "proposed",
+    "approved",
+    "running",
+    "published",
+    "refused",
+    "failed",
+    "withdrawn",
+)
 STATES = (PROPOSED, APPROVED, RUNNING, PUBLISHED, REFUSED, FAILED, WITHDRAWN)
 # States that hold their AUs: another release of the same AU is a conflict meanwhile.
 ACTIVE = (PROPOSED, APPROVED, RUNNING, PUBLISHED, FAILED)
@@ -92,6 +109,7 @@ def as_trigger(text: str) -> Trigger:
 
 
 # --- the proposal -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BoardVote:
@@ -158,18 +176,32 @@ def add_months(d: date, months: int) -> date:
 def board_problems(vote: BoardVote) -> list[BrokenRule]:
     """At least 75% of the votes cast in favour (abstentions count as cast), at most two against."""
     if vote.cast <= 0:
-        return [BrokenRule("evidence.board", "board-voted", "the board vote has no votes; give the counts for, "
-                           "against and abstain from the board's decision")]
+        return [
+            BrokenRule(
+                "evidence.board",
+                "board-voted",
+                "the board vote has no votes; give the counts for, against and abstain from the board's decision",
+            )
+        ]
     out = []
     if vote.against > BOARD_MAX_AGAINST:
-        out.append(BrokenRule("evidence.board.against", "board-at-most-two-against",
-                              f"{vote.against} board members voted against; a release needs no more than "
-                              f"{BOARD_MAX_AGAINST} against"))
+        out.append(
+            BrokenRule(
+                "evidence.board.against",
+                "board-at-most-two-against",
+                f"{vote.against} board members voted against; a release needs no more than {BOARD_MAX_AGAINST} against",
+            )
+        )
     if vote.in_favour < BOARD_MAJORITY * vote.cast:
         share = 100 * vote.in_favour / vote.cast
-        out.append(BrokenRule("evidence.board.for", "board-three-quarters-in-favour",
-                              f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
-                              f"at least {BOARD_MAJORITY:.0%} of the votes cast"))
+        out.append(
+            BrokenRule(
+                "evidence.board.for",
+                "board-three-quarters-in-favour",
+                f"{vote.in_favour} of {vote.cast} votes in favour ({share:.0f}%); a release needs "
+                f"at least {BOARD_MAJORITY:.0%} of the votes cast",
+            )
+        )
     return out
 
 
@@ -177,45 +209,83 @@ def proposal_problems(p: Proposal, today: date) -> list[BrokenRule]:
     """Every rule of the agreements the proposal breaks, each naming the field at fault."""
     out: list[BrokenRule] = []
     if bool(p.aus) == bool(p.title):
-        out.append(BrokenRule("aus", "aus-or-title", "name either the AUs to release (aus) or a whole title "
-                              "(title: publisher/title), not both and not neither"))
+        out.append(
+            BrokenRule(
+                "aus",
+                "aus-or-title",
+                "name either the AUs to release (aus) or a whole title "
+                "(title: publisher/title), not both and not neither",
+            )
+        )
     if p.trigger not in TRIGGERS:
         out.append(BrokenRule("trigger", "trigger-known", f"trigger {p.trigger!r} is not one of {sorted(TRIGGERS)}"))
     if p.license not in LICENSES:
-        out.append(BrokenRule("license", "creative-commons", f"license {p.license!r} is not a Creative Commons "
-                              f"license this archive publishes under; use one of {sorted(LICENSES)}"))
+        out.append(
+            BrokenRule(
+                "license",
+                "creative-commons",
+                f"license {p.license!r} is not a Creative Commons "
+                f"license this archive publishes under; use one of {sorted(LICENSES)}",
+            )
+        )
     ev = p.evidence
     if p.trigger == "publisher-consent":
         if not (ev.publisher_statement or "").strip():
-            out.append(BrokenRule("evidence.publisher_statement", "consent-stated",
-                                  "a release with the publisher's consent needs the publisher's statement "
-                                  "(evidence.publisher_statement)"))
+            out.append(
+                BrokenRule(
+                    "evidence.publisher_statement",
+                    "consent-stated",
+                    "a release with the publisher's consent needs the publisher's statement "
+                    "(evidence.publisher_statement)",
+                )
+            )
     elif ev.unavailable_since is None:
         # Without the publisher's consent the content must have been unavailable for six
         # consecutive months, whatever else happened (a ceased publisher's site may linger).
-        out.append(BrokenRule("evidence.unavailable_since", "six-months-unavailable",
-                              f"without the publisher's consent the content must have been unavailable for "
-                              f"{MONTHS_UNAVAILABLE} consecutive months: give evidence.unavailable_since "
-                              "(and evidence.unavailable_until if it is available again)"))
+        out.append(
+            BrokenRule(
+                "evidence.unavailable_since",
+                "six-months-unavailable",
+                f"without the publisher's consent the content must have been unavailable for "
+                f"{MONTHS_UNAVAILABLE} consecutive months: give evidence.unavailable_since "
+                "(and evidence.unavailable_until if it is available again)",
+            )
+        )
     else:
         until = ev.unavailable_until or today
         needed = add_months(ev.unavailable_since, MONTHS_UNAVAILABLE)
         if until > today:
-            out.append(BrokenRule("evidence.unavailable_until", "not-in-the-future",
-                                  f"evidence.unavailable_until {until} is in the future; give the last day the "
-                                  "content was seen unavailable, or leave it out if it still is"))
+            out.append(
+                BrokenRule(
+                    "evidence.unavailable_until",
+                    "not-in-the-future",
+                    f"evidence.unavailable_until {until} is in the future; give the last day the "
+                    "content was seen unavailable, or leave it out if it still is",
+                )
+            )
         elif until < ev.unavailable_since:
-            out.append(BrokenRule("evidence.unavailable_until", "until-after-since",
-                                  "evidence.unavailable_until is before evidence.unavailable_since"))
+            out.append(
+                BrokenRule(
+                    "evidence.unavailable_until",
+                    "until-after-since",
+                    "evidence.unavailable_until is before evidence.unavailable_since",
+                )
+            )
         elif until < needed:
-            out.append(BrokenRule("evidence.unavailable_since", "six-months-unavailable",
-                                  f"the content was unavailable from {ev.unavailable_since} to {until}, "
-                                  f"{(until - ev.unavailable_since).days} days; the agreement needs "
-                                  f"{MONTHS_UNAVAILABLE} consecutive months (until at least {needed}). "
-                                  f"Propose again on or after {needed}, or with the publisher's consent"))
+            out.append(
+                BrokenRule(
+                    "evidence.unavailable_since",
+                    "six-months-unavailable",
+                    f"the content was unavailable from {ev.unavailable_since} to {until}, "
+                    f"{(until - ev.unavailable_since).days} days; the agreement needs "
+                    f"{MONTHS_UNAVAILABLE} consecutive months (until at least {needed}). "
+                    f"Propose again on or after {needed}, or with the publisher's consent",
+                )
+            )
     if p.trigger == "publisher-ceased" and ev.ceased_on and ev.ceased_on > today:
-        out.append(BrokenRule("evidence.ceased_on", "not-in-the-future",
-                              f"evidence.ceased_on {ev.ceased_on} is in the future"))
+        out.append(
+            BrokenRule("evidence.ceased_on", "not-in-the-future", f"evidence.ceased_on {ev.ceased_on} is in the future")
+        )
     return out + board_problems(ev.board)
 
 
@@ -223,8 +293,11 @@ def broken(problems: list[BrokenRule], what: str = "the proposal") -> RuleBroken
     """One refusal listing every broken rule, its message saying what to do about them."""
     if len(problems) == 1:
         return RuleBroken(problems[0].message, errors=problems)
-    return RuleBroken(f"{what} breaks {len(problems)} rules of the release agreements: fix each one listed "
-                      "under errors and send it again", errors=problems)
+    return RuleBroken(
+        f"{what} breaks {len(problems)} rules of the release agreements: fix each one listed "
+        "under errors and send it again",
+        errors=problems,
+    )
 
 
 def check_board(vote: BoardVote) -> None:
@@ -241,6 +314,7 @@ def check_proposal(p: Proposal, today: date) -> None:
 
 
 # --- the release --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Release:
@@ -312,18 +386,26 @@ def resolve_aus(p: Proposal, known: Iterable[str]) -> tuple[str, ...]:
         prefix = p.title.strip("/") + "/"
         aus = tuple(a for a in known if a.startswith(prefix))
         if not aus:
-            raise NoSuchRelease(f"the archive holds no AU of title {p.title!r}; a title is publisher/title, "
-                                "as `strongroom status` lists them", "title", "au-held")
+            raise NoSuchRelease(
+                f"the archive holds no AU of title {p.title!r}; a title is publisher/title, "
+                "as `strongroom status` lists them",
+                "title",
+                "au-held",
+            )
         return aus
     missing = [a for a in p.aus if a not in known]
     if missing:
-        raise NoSuchRelease(f"the archive holds no AU {missing}; AU ids are publisher/title/au, "
-                                "see `strongroom status`", "aus", "au-held")
+        raise NoSuchRelease(
+            f"the archive holds no AU {missing}; AU ids are publisher/title/au, see `strongroom status`",
+            "aus",
+            "au-held",
+        )
     return tuple(sorted(set(p.aus)))
 
 
-def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
-            existing: Iterable[Release]) -> tuple[Release, bool]:
+def propose(
+    p: Proposal, actor: str, now: datetime, known_aus: Iterable[str], existing: Iterable[Release]
+) -> tuple[Release, bool]:
     """A new release in state proposed, or the same one again (created=False) when this admin
     already proposed exactly this. 409 when its AUs are already in another active release."""
     check_proposal(p, now.date())
@@ -332,20 +414,32 @@ def propose(p: Proposal, actor: str, now: datetime, known_aus: Iterable[str],
     for r in existing:
         if r.id == rid:
             if r.state == WITHDRAWN:
-                raise Conflict(f"this exact proposal is release {rid}, which was withdrawn "
-                                        f"({r.withdrawal_reason}); a new release needs new evidence "
-                                        "(e.g. a new board decision)", None, "not-withdrawn")
+                raise Conflict(
+                    f"this exact proposal is release {rid}, which was withdrawn "
+                    f"({r.withdrawal_reason}); a new release needs new evidence "
+                    "(e.g. a new board decision)",
+                    None,
+                    "not-withdrawn",
+                )
             if r.proposed_by != actor:
-                raise Conflict(f"release {rid} with this content was already proposed by "
-                                        f"{name_of(r.proposed_by)}; approve it instead", None, "proposed-once")
+                raise Conflict(
+                    f"release {rid} with this content was already proposed by "
+                    f"{name_of(r.proposed_by)}; approve it instead",
+                    None,
+                    "proposed-once",
+                )
             return r, False
     aus = resolve_aus(p, known_aus)
     for r in existing:
         overlap = sorted(set(aus) & set(r.aus))
         if overlap and r.state in ACTIVE:
             what = "already released" if r.state == PUBLISHED else f"in release {r.id} ({r.state})"
-            raise Conflict(f"AU {', '.join(overlap)} is {what} (release {r.id}); withdraw that "
-                                    "release first or leave these AUs out", "aus", "one-active-release")
+            raise Conflict(
+                f"AU {', '.join(overlap)} is {what} (release {r.id}); withdraw that "
+                "release first or leave these AUs out",
+                "aus",
+                "one-active-release",
+            )
     return Release(id=rid, state=PROPOSED, proposal=p, aus=aus, proposed_by=actor, proposed_at=_at(now)), True
 
 
@@ -354,27 +448,37 @@ def approve(r: Release, actor: str, now: datetime) -> tuple[Release, bool]:
     if r.approved_by is not None:
         if r.approved_by == actor:
             return r, False
-        raise Conflict(f"release {r.id} was already approved by {name_of(r.approved_by)} "
-                                f"(state {r.state})", None, "approved-once")
+        raise Conflict(
+            f"release {r.id} was already approved by {name_of(r.approved_by)} (state {r.state})", None, "approved-once"
+        )
     if r.state != PROPOSED:
         raise Conflict(f"release {r.id} is {r.state}; only a proposed release can be approved", None, "proposed-state")
     if actor == r.proposed_by:
-        raise NotAllowed(f"{name_of(actor)} proposed release {r.id}; a different admin must approve it "
-                                "(two-person rule)", None, "two-person")
-    return replace(r, state=APPROVED, approved_by=actor, approved_at=_at(now),
-                   progress={"step": "queued"}), True
+        raise NotAllowed(
+            f"{name_of(actor)} proposed release {r.id}; a different admin must approve it (two-person rule)",
+            None,
+            "two-person",
+        )
+    return replace(r, state=APPROVED, approved_by=actor, approved_at=_at(now), progress={"step": "queued"}), True
 
 
 def withdraw(r: Release, actor: str, reason: str, now: datetime) -> tuple[Release, bool]:
     """A legal takedown (or the cancellation of a proposal): the content leaves the public
     surfaces at the next publish; the preserved copies are untouched."""
     if not (reason or "").strip():
-        raise RuleBroken("say why the release is withdrawn (reason): it is recorded as a PREMIS event",
-                         "reason", "reason-given")
+        raise RuleBroken(
+            "say why the release is withdrawn (reason): it is recorded as a PREMIS event", "reason", "reason-given"
+        )
     if r.state == WITHDRAWN:
         return r, False
-    return replace(r, state=WITHDRAWN, withdrawn_by=actor, withdrawn_at=_at(now),
-                   withdrawal_reason=reason.strip(), progress={**r.progress, "step": "withdrawing"}), True
+    return replace(
+        r,
+        state=WITHDRAWN,
+        withdrawn_by=actor,
+        withdrawn_at=_at(now),
+        withdrawal_reason=reason.strip(),
+        progress={**r.progress, "step": "withdrawing"},
+    ), True
 
 
 def can_run(r: Release) -> bool:
@@ -389,13 +493,22 @@ def name_of(principal: str | None) -> str:
 
 # --- what is recorded -----------------------------------------------------------------------
 
-def _event(kind: str, r: Release, au: str, step: str, outcome: premis.Outcome, detail: str, at: str,
-           **extra) -> premis.PremisEvent:
+
+def _event(
+    kind: str, r: Release, au: str, step: str, outcome: premis.Outcome, detail: str, at: str, **extra
+) -> premis.PremisEvent:
     # Deterministic identifiers: recording the same decision again (a retried request, a
     # re-run) does not duplicate it.
     ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"strongroom:release:{r.id}:{step}:{au}"))
-    return premis.PremisEvent(type=kind, object=au, outcome=outcome, detail=detail, at=at,
-                              outcome_detail={"release": r.id, "step": step, **extra}, identifier=ident)
+    return premis.PremisEvent(
+        type=kind,
+        object=au,
+        outcome=outcome,
+        detail=detail,
+        at=at,
+        outcome_detail={"release": r.id, "step": step, **extra},
+        identifier=ident,
+    )
 
 
 def decision_events(r: Release, step: str) -> list[premis.PremisEvent]:
@@ -404,23 +517,68 @@ def decision_events(r: Release, step: str) -> list[premis.PremisEvent]:
     trig = r.proposal.trigger
     lic = r.proposal.license
     if step == "proposed":
-        return [_event("release", r, au, step, "success",
-                       f"release proposed by {name_of(r.proposed_by)}: {TRIGGERS[trig]}; license {lic}",
-                       r.proposed_at, actor=r.proposed_by, trigger=trig, license=lic,
-                       evidence=json.loads(_json(asdict(r.proposal.evidence)))) for au in r.aus]
+        return [
+            _event(
+                "release",
+                r,
+                au,
+                step,
+                "success",
+                f"release proposed by {name_of(r.proposed_by)}: {TRIGGERS[trig]}; license {lic}",
+                r.proposed_at,
+                actor=r.proposed_by,
+                trigger=trig,
+                license=lic,
+                evidence=json.loads(_json(asdict(r.proposal.evidence))),
+            )
+            for au in r.aus
+        ]
     if step == "approved":
-        return [_event("release", r, au, step, "success", f"release approved by {name_of(r.approved_by)}",
-                       r.approved_at or "", actor=r.approved_by) for au in r.aus]
+        return [
+            _event(
+                "release",
+                r,
+                au,
+                step,
+                "success",
+                f"release approved by {name_of(r.approved_by)}",
+                r.approved_at or "",
+                actor=r.approved_by,
+            )
+            for au in r.aus
+        ]
     if step == "published":
-        return [_event("release", r, au, step, "success", f"published on the public site and replay "
-                       f"(render {r.render_id})", r.published_at or "", render=r.render_id) for au in r.aus]
+        return [
+            _event(
+                "release",
+                r,
+                au,
+                step,
+                "success",
+                f"published on the public site and replay (render {r.render_id})",
+                r.published_at or "",
+                render=r.render_id,
+            )
+            for au in r.aus
+        ]
     if step in ("refused", "failed"):
         at = r.progress.get("at", "")
         return [_event("release", r, au, step, "failure", f"release {step}: {r.reason}", at) for au in r.aus]
     if step == "withdrawn":
-        return [_event("withdrawal", r, au, step, "success",
-                       f"withdrawn by {name_of(r.withdrawn_by)}: {r.withdrawal_reason}", r.withdrawn_at or "",
-                       actor=r.withdrawn_by, reason=r.withdrawal_reason) for au in r.aus]
+        return [
+            _event(
+                "withdrawal",
+                r,
+                au,
+                step,
+                "success",
+                f"withdrawn by {name_of(r.withdrawn_by)}: {r.withdrawal_reason}",
+                r.withdrawn_at or "",
+                actor=r.withdrawn_by,
+                reason=r.withdrawal_reason,
+            )
+            for au in r.aus
+        ]
     raise ValueError(f"no events for step {step!r}")
 
 
@@ -435,18 +593,24 @@ def _agrees(r: Release, journal_doc: dict, fields: tuple[str, ...]) -> None:
     mine = r.as_dict()
     for name in fields:
         if mine.get(name) != journal_doc.get(name):
-            raise Unverified(f"release {r.id}: its {name} in the catalog is not what the decision journal "
-                             f"(releases/{r.id}.json) recorded; the catalog record was changed around the API. "
-                             "Withdraw it, or restore the catalog from the journal (`strongroom up` does)", name)
+            raise Unverified(
+                f"release {r.id}: its {name} in the catalog is not what the decision journal "
+                f"(releases/{r.id}.json) recorded; the catalog record was changed around the API. "
+                "Withdraw it, or restore the catalog from the journal (`strongroom up` does)",
+                name,
+            )
 
 
 def verify_proposal(r: Release, journal_doc: dict | None) -> None:
     """The proposal the record claims was made through the API: its journal copy says the same,
     and its id is its content's."""
     if journal_doc is None:
-        raise Unverified(f"release {r.id} has no copy in the decision journal (releases/{r.id}.json in the "
-                         "ingest bucket): it was not proposed through the release API. Propose it with "
-                         "`strongroom release propose`", "id")
+        raise Unverified(
+            f"release {r.id} has no copy in the decision journal (releases/{r.id}.json in the "
+            "ingest bucket): it was not proposed through the release API. Propose it with "
+            "`strongroom release propose`",
+            "id",
+        )
     if r.id != release_id(r.proposal):
         raise Unverified(f"release {r.id} is not the id of its own proposal ({release_id(r.proposal)})", "id")
     _agrees(r, journal_doc, PROPOSAL_FIELDS)
@@ -459,17 +623,22 @@ def verify_decision(r: Release, journal_doc: dict | None, admins: Iterable[str] 
     verify_proposal(r, journal_doc)
     assert journal_doc is not None
     if not r.proposed_by or not r.approved_by:
-        raise Unverified(f"release {r.id} has no {'proposer' if not r.proposed_by else 'approval'}; "
-                         "a release needs a proposal by one admin and an approval by another", "approved_by")
+        raise Unverified(
+            f"release {r.id} has no {'proposer' if not r.proposed_by else 'approval'}; "
+            "a release needs a proposal by one admin and an approval by another",
+            "approved_by",
+        )
     if r.proposed_by == r.approved_by:
-        raise Unverified(f"release {r.id} was proposed and approved by the same principal "
-                         f"({name_of(r.proposed_by)}); two-person rule", "approved_by")
+        raise Unverified(
+            f"release {r.id} was proposed and approved by the same principal "
+            f"({name_of(r.proposed_by)}); two-person rule",
+            "approved_by",
+        )
     if admins is not None:
         admins = set(admins)
         for field_name, who in (("proposed_by", r.proposed_by), ("approved_by", r.approved_by)):
             if who not in admins:
-                raise Unverified(f"release {r.id}: {who} is not a release admin (STRONGROOM_ADMIN_ARNS)",
-                                 field_name)
+                raise Unverified(f"release {r.id}: {who} is not a release admin (STRONGROOM_ADMIN_ARNS)", field_name)
     try:
         proposed = datetime.fromisoformat(r.proposed_at)
         approved = datetime.fromisoformat(r.approved_at or "")

@@ -29,8 +29,9 @@ def parse_time(when: datetime | str | None) -> datetime | None:
     return when
 
 
-def next_poll_due(au: str, last_poll: datetime | str | None, interval_days: float,
-                  jitter_days: float) -> datetime | None:
+def next_poll_due(
+    au: str, last_poll: datetime | str | None, interval_days: float, jitter_days: float
+) -> datetime | None:
     """When the AU is next due: last poll + interval + its jitter; None when never polled (due now)."""
     last = parse_time(last_poll)
     if last is None:
@@ -38,7 +39,6 @@ def next_poll_due(au: str, last_poll: datetime | str | None, interval_days: floa
     return last + timedelta(days=interval_days) + jitter(au, jitter_days)
 
 
-def is_due(au: str, last_poll: datetime | str | None, now: datetime, interval_days: float,
-           jitter_days: float) -> bool:
+def is_due(au: str, last_poll: datetime | str | None, now: datetime, interval_days: float, jitter_days: float) -> bool:
     due = next_poll_due(au, last_poll, interval_days, jitter_days)
     return due is None or due <= now

@@ -52,8 +52,7 @@ class Reference:
     key: str = INVENTORY  # where the holders keep the bytes, relative to the object root
 
 
-def choose_reference(votes: Iterable[Vote], recorded_sha512: str | None,
-                     recorded_head: str | None = None) -> Reference:
+def choose_reference(votes: Iterable[Vote], recorded_sha512: str | None, recorded_head: str | None = None) -> Reference:
     """The reference root inventory.
 
     1. The one recorded at ingest, when any responding node still holds it (as its root inventory,
@@ -82,31 +81,53 @@ def choose_reference(votes: Iterable[Vote], recorded_sha512: str | None,
         successor_nodes = [v for v in votes if v.node in majority[1]]
         key = f"{recorded_head}/{INVENTORY}"
         if _later(heads[majority[0]], recorded_head) and all(
-                key in v.files and v.files[key].sha512 == recorded_sha512 for v in successor_nodes):
-            return Reference(majority[0], "majority", sorted(majority[1]),
-                             f"a majority holds {heads[majority[0]]}, a successor of the recorded {recorded_head}; "
-                             "record its digest in the catalog")
+            key in v.files and v.files[key].sha512 == recorded_sha512 for v in successor_nodes
+        ):
+            return Reference(
+                majority[0],
+                "majority",
+                sorted(majority[1]),
+                f"a majority holds {heads[majority[0]]}, a successor of the recorded {recorded_head}; "
+                "record its digest in the catalog",
+            )
     if recorded_sha512:
         if recorded_sha512 in holders:
-            note = "" if majority is None or majority[0] == recorded_sha512 else (
-                f"only {len(holders[recorded_sha512])} node(s) hold the inventory recorded at ingest; "
-                "the others are judged by it")
+            note = (
+                ""
+                if majority is None or majority[0] == recorded_sha512
+                else (
+                    f"only {len(holders[recorded_sha512])} node(s) hold the inventory recorded at ingest; "
+                    "the others are judged by it"
+                )
+            )
             return Reference(recorded_sha512, "recorded", sorted(holders[recorded_sha512]), note)
         if recorded_head:  # every root inventory damaged: the head's version inventory has the same bytes
             key = f"{recorded_head}/{INVENTORY}"
             keepers = sorted(v.node for v in votes if key in v.files and v.files[key].sha512 == recorded_sha512)
             if keepers:
-                return Reference(recorded_sha512, "recorded", keepers,
-                                 f"no node's root inventory is the recorded one; read from {key}", key)
-        recorded_note = (f"no responding node holds the inventory recorded at ingest ({recorded_sha512[:16]}...); "
-                         "the catalog may be stale: check the AU's last ingest. ")
+                return Reference(
+                    recorded_sha512,
+                    "recorded",
+                    keepers,
+                    f"no node's root inventory is the recorded one; read from {key}",
+                    key,
+                )
+        recorded_note = (
+            f"no responding node holds the inventory recorded at ingest ({recorded_sha512[:16]}...); "
+            "the catalog may be stale: check the AU's last ingest. "
+        )
     else:
         recorded_note = ""
     if majority:
         return Reference(majority[0], "majority", sorted(majority[1]), recorded_note.strip())
-    return Reference(None, "none", [], recorded_note + "no root inventory is held by a majority of the responding "
-                     "nodes; nothing can be judged. Find the right inventory (receipts, PREMIS logs) and record "
-                     "its sha512 in the catalog (AuRecord.inventory_sha512), then poll again")
+    return Reference(
+        None,
+        "none",
+        [],
+        recorded_note + "no root inventory is held by a majority of the responding "
+        "nodes; nothing can be judged. Find the right inventory (receipts, PREMIS logs) and record "
+        "its sha512 in the catalog (AuRecord.inventory_sha512), then poll again",
+    )
 
 
 def _committed(sha512: str, head: str, holders: list[Vote]) -> bool:
@@ -170,8 +191,12 @@ class Tally:
 
     def bad_copies(self) -> list[tuple[str, str, Copy]]:
         """(key, node, copy) for every damaged or missing copy on a responding node."""
-        return [(key, node, c) for key, per in sorted(self.copies.items()) for node, c in sorted(per.items())
-                if c.status in (DAMAGED, MISSING)]
+        return [
+            (key, node, c)
+            for key, per in sorted(self.copies.items())
+            for node, c in sorted(per.items())
+            if c.status in (DAMAGED, MISSING)
+        ]
 
     def agreeing(self, key: str) -> list[str]:
         return sorted(n for n, c in self.copies.get(key, {}).items() if c.status == OK)
@@ -188,8 +213,7 @@ class Tally:
         """Everything (full), or without the ok copies (for logs: what a reader needs to act on)."""
         d = asdict(self)
         if not full:
-            d["copies"] = {k: {n: c for n, c in per.items() if c["status"] != OK}
-                           for k, per in d["copies"].items()}
+            d["copies"] = {k: {n: c for n, c in per.items() if c["status"] != OK} for k, per in d["copies"].items()}
             d["copies"] = {k: v for k, v in d["copies"].items() if v}
             d.pop("expected")
         return d
@@ -198,8 +222,9 @@ class Tally:
         return json.dumps(self.as_dict(), sort_keys=True).encode()
 
 
-def expected_digests(reference: Inventory, reference_sha512: str, votes: list[Vote],
-                     recorded_versions: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+def expected_digests(
+    reference: Inventory, reference_sha512: str, votes: list[Vote], recorded_versions: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """key -> the sha512 it must have: content from the manifest, inventories and sidecars from the
     reference's digest; an older vN/inventory.json (which the reference cannot vouch for) from the
     digest the catalog recorded for vN, else by strict majority of responding nodes.
@@ -238,9 +263,17 @@ def sidecar_bytes(inventory_sha512: str) -> bytes:
     return f"{inventory_sha512} {INVENTORY}\n".encode("ascii")  # as ocfl.sidecar() writes it
 
 
-def tally(object_id: str, votes: list[Vote], reference: Inventory | None, recorded_inventory_sha512: str | None,
-          quorum: int, *, reference_sha512: str | None = None, only: Iterable[str] | None = None,
-          recorded_versions: Mapping[str, str] | None = None) -> Tally:
+def tally(
+    object_id: str,
+    votes: list[Vote],
+    reference: Inventory | None,
+    recorded_inventory_sha512: str | None,
+    quorum: int,
+    *,
+    reference_sha512: str | None = None,
+    only: Iterable[str] | None = None,
+    recorded_versions: Mapping[str, str] | None = None,
+) -> Tally:
     """Judge every copy. reference: the reference root inventory (see choose_reference), None when
     none could be chosen (the tally is then inconclusive). reference_sha512 defaults to the digest
     of reference.to_json(). only: judge just these keys (a confirmation after repairs).
@@ -250,8 +283,15 @@ def tally(object_id: str, votes: list[Vote], reference: Inventory | None, record
     stale = [v.node for v in votes if not v.unavailable and v.nonce != nonce]
     answered = [v for v in votes if not v.unavailable and v.nonce == nonce and v.object_id == object_id]
     counted = {v.node for v in answered}
-    t = Tally(object_id=object_id, nonce=nonce, quorum=quorum, responding=len(answered), inconclusive=False,
-              reason="", reference={})
+    t = Tally(
+        object_id=object_id,
+        nonce=nonce,
+        quorum=quorum,
+        responding=len(answered),
+        inconclusive=False,
+        reason="",
+        reference={},
+    )
     for v in votes:
         s = NodeSummary(errors=list(v.errors))
         if v.node not in counted:
@@ -261,8 +301,11 @@ def tally(object_id: str, votes: list[Vote], reference: Inventory | None, record
         s.head = v.inventory.head if v.inventory else None
         t.nodes[v.node] = s
     if reference is None:
-        t.inconclusive, t.reason = True, "no reference inventory; " + (
-            "" if recorded_inventory_sha512 is None else f"recorded {recorded_inventory_sha512[:16]}...")
+        t.inconclusive, t.reason = (
+            True,
+            "no reference inventory; "
+            + ("" if recorded_inventory_sha512 is None else f"recorded {recorded_inventory_sha512[:16]}..."),
+        )
         return t
     ref_sha = reference_sha512 or inventory_digest(reference.to_json())
     source = "recorded" if recorded_inventory_sha512 == ref_sha else "majority"
@@ -289,11 +332,20 @@ def tally(object_id: str, votes: list[Vote], reference: Inventory | None, record
             elif fh is None:
                 per[v.node] = Copy(MISSING, why="not on the node")
             elif fh.sha512 != want:
-                per[v.node] = Copy(DAMAGED, fh.sha512, fh.nonce_hash, fh.size, fh.version_id,
-                                   f"sha512 {fh.sha512[:16]}... is not the expected {want[:16]}...")
+                per[v.node] = Copy(
+                    DAMAGED,
+                    fh.sha512,
+                    fh.nonce_hash,
+                    fh.size,
+                    fh.version_id,
+                    f"sha512 {fh.sha512[:16]}... is not the expected {want[:16]}...",
+                )
             elif agreed is None or fh.nonce_hash != agreed:
-                why = ("the copies with the right sha512 disagree on the nonce hash, and no majority decides"
-                       if agreed is None else "right sha512 but a different nonce hash: the node lies or is broken")
+                why = (
+                    "the copies with the right sha512 disagree on the nonce hash, and no majority decides"
+                    if agreed is None
+                    else "right sha512 but a different nonce hash: the node lies or is broken"
+                )
                 per[v.node] = Copy(DAMAGED, fh.sha512, fh.nonce_hash, fh.size, fh.version_id, why)
             else:
                 per[v.node] = Copy(OK, fh.sha512, fh.nonce_hash, fh.size, fh.version_id)
@@ -325,11 +377,16 @@ def tally(object_id: str, votes: list[Vote], reference: Inventory | None, record
     state = reference.logical_state()
     size_of = {key: next((c.size for c in per.values() if c.status == OK), None) for key, per in t.copies.items()}
     sizes = [size_of.get(reference.content_path(d)) for d in state.values()]
-    t.totals = {"files": len(state), "content_files": sum(len(p) for p in reference.manifest.values()),
-                "bytes": sum(s for s in sizes if s is not None),
-                "bytes_complete": all(s is not None for s in sizes)}
+    t.totals = {
+        "files": len(state),
+        "content_files": sum(len(p) for p in reference.manifest.values()),
+        "bytes": sum(s for s in sizes if s is not None),
+        "bytes_complete": all(s is not None for s in sizes),
+    }
     if t.responding < quorum:
         t.inconclusive = True
-        t.reason = (f"only {t.responding} of {len(votes)} nodes answered, fewer than the quorum of {quorum}; "
-                    "nothing was repaired. Poll again when more nodes are reachable")
+        t.reason = (
+            f"only {t.responding} of {len(votes)} nodes answered, fewer than the quorum of {quorum}; "
+            "nothing was repaired. Poll again when more nodes are reachable"
+        )
     return t

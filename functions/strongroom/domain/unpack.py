@@ -225,36 +225,80 @@ def _name_problems(name: str, limits: IngestLimits) -> list[Problem]:
     """Rules about one member's name alone."""
     found = []
     if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
-        found.append(Problem(name, "name-not-utf8", "the name is not valid UTF-8.",
-                             "rename the file using UTF-8, or create the archive with a tool that stores UTF-8 names"))
+        found.append(
+            Problem(
+                name,
+                "name-not-utf8",
+                "the name is not valid UTF-8.",
+                "rename the file using UTF-8, or create the archive with a tool that stores UTF-8 names",
+            )
+        )
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        found.append(Problem(repr(name), "control-character", "the name contains a control character (newline, tab, NUL …).",
-                             "rename the file without control characters"))
+        found.append(
+            Problem(
+                repr(name),
+                "control-character",
+                "the name contains a control character (newline, tab, NUL …).",
+                "rename the file without control characters",
+            )
+        )
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
-        found.append(Problem(name, "absolute-path", "the name is an absolute path; it would be written outside the package folder.",
-                             "store paths relative to the bag folder (zip -r / tar -c from the bag's parent folder)"))
+        found.append(
+            Problem(
+                name,
+                "absolute-path",
+                "the name is an absolute path; it would be written outside the package folder.",
+                "store paths relative to the bag folder (zip -r / tar -c from the bag's parent folder)",
+            )
+        )
     if "\\" in name:
-        found.append(Problem(name, "backslash-in-path", "the name contains a backslash; on Windows it is a folder separator and can point elsewhere.",
-                             "use '/' as the folder separator (zip/tar tools on macOS and Linux do this)"))
+        found.append(
+            Problem(
+                name,
+                "backslash-in-path",
+                "the name contains a backslash; on Windows it is a folder separator and can point elsewhere.",
+                "use '/' as the folder separator (zip/tar tools on macOS and Linux do this)",
+            )
+        )
     if ".." in name.replace("\\", "/").split("/"):
-        found.append(Problem(name, "path-traversal", "the name contains '..' and would be written outside the package folder.",
-                             "store only paths inside the bag folder, with no '..' segments"))
+        found.append(
+            Problem(
+                name,
+                "path-traversal",
+                "the name contains '..' and would be written outside the package folder.",
+                "store only paths inside the bag folder, with no '..' segments",
+            )
+        )
     if len(name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
-        found.append(Problem(name[:200] + "…", "path-too-long",
-                             f"the name is {len(name.encode('utf-8', 'surrogateescape'))} bytes; the limit is {limits.max_path_bytes}.",
-                             "shorten the folder and file names"))
+        found.append(
+            Problem(
+                name[:200] + "…",
+                "path-too-long",
+                f"the name is {len(name.encode('utf-8', 'surrogateescape'))} bytes; the limit is {limits.max_path_bytes}.",
+                "shorten the folder and file names",
+            )
+        )
     return found
 
 
 def _kind_problems(m: _Member) -> list[Problem]:
     """Rules about what a member is: only plain files and folders are accepted."""
     what = {
-        "symlink": ("symlink", "the member is a symbolic link; links can point outside the package.",
-                    "replace the link with a copy of the file it points to"),
-        "hardlink": ("hard-link", "the member is a hard link to another member.",
-                     "store the file itself, not a link (tar --hard-dereference)"),
-        "special": ("special-file", "the member is a device, FIFO or socket, not a file.",
-                    "remove it from the package; only files and folders belong in a bag"),
+        "symlink": (
+            "symlink",
+            "the member is a symbolic link; links can point outside the package.",
+            "replace the link with a copy of the file it points to",
+        ),
+        "hardlink": (
+            "hard-link",
+            "the member is a hard link to another member.",
+            "store the file itself, not a link (tar --hard-dereference)",
+        ),
+        "special": (
+            "special-file",
+            "the member is a device, FIFO or socket, not a file.",
+            "remove it from the package; only files and folders belong in a bag",
+        ),
         "other": ("unsupported-member-type", "the member is neither a plain file nor a folder.", REPACK),
     }
     found = []
@@ -262,11 +306,23 @@ def _kind_problems(m: _Member) -> list[Problem]:
         rule, message, fix = what[m.kind]
         found.append(Problem(m.name, rule, message, fix))
     if m.encrypted:
-        found.append(Problem(m.name, "encrypted-member", "the member is encrypted; the archive must be able to read and keep it in clear.",
-                             "zip without a password (the transfer is already protected)"))
+        found.append(
+            Problem(
+                m.name,
+                "encrypted-member",
+                "the member is encrypted; the archive must be able to read and keep it in clear.",
+                "zip without a password (the transfer is already protected)",
+            )
+        )
     if not m.method_ok:
-        found.append(Problem(m.name, "unsupported-compression", "the member uses a compression method that cannot be read (e.g. Deflate64).",
-                             "re-zip with ordinary deflate (zip -r, or 'Compress' without special options)"))
+        found.append(
+            Problem(
+                m.name,
+                "unsupported-compression",
+                "the member uses a compression method that cannot be read (e.g. Deflate64).",
+                "re-zip with ordinary deflate (zip -r, or 'Compress' without special options)",
+            )
+        )
     return found
 
 
@@ -306,44 +362,82 @@ class _Listing:
             other = self.folded.setdefault(key, path)
             if other != path:
                 if unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", path):
-                    self.problems.append(Problem(name, "normalization-collision",
-                        f"the name is the same as {other!r} once Unicode is normalised (NFC); one would overwrite the other.",
-                        "keep one of the two files, or rename one; use NFC-normalised names"))
+                    self.problems.append(
+                        Problem(
+                            name,
+                            "normalization-collision",
+                            f"the name is the same as {other!r} once Unicode is normalised (NFC); one would overwrite the other.",
+                            "keep one of the two files, or rename one; use NFC-normalised names",
+                        )
+                    )
                 else:
-                    self.problems.append(Problem(name, "case-collision",
-                        f"the name differs from {other!r} only in upper/lower case; on many systems one would overwrite the other.",
-                        "rename one of the two so the names differ by more than case"))
+                    self.problems.append(
+                        Problem(
+                            name,
+                            "case-collision",
+                            f"the name differs from {other!r} only in upper/lower case; on many systems one would overwrite the other.",
+                            "rename one of the two so the names differ by more than case",
+                        )
+                    )
         elif kind == "file" and seen == "file":
-            self.problems.append(Problem(name, "duplicate-name", "the archive holds two members with this name; one would overwrite the other.",
-                                         "keep only one copy in the package"))
+            self.problems.append(
+                Problem(
+                    name,
+                    "duplicate-name",
+                    "the archive holds two members with this name; one would overwrite the other.",
+                    "keep only one copy in the package",
+                )
+            )
         elif kind != seen:
-            self.problems.append(Problem(name, "file-dir-conflict", "the name is used both for a file and for a folder.",
-                                         "rename the file or the folder"))
+            self.problems.append(
+                Problem(
+                    name,
+                    "file-dir-conflict",
+                    "the name is used both for a file and for a folder.",
+                    "rename the file or the folder",
+                )
+            )
 
     def over_limits(self) -> bool:
         """True once the declared totals already break a limit (no point reading further)."""
         return self.declared > self.limits.max_package_bytes or self._ratio_broken()
 
     def _ratio_broken(self) -> bool:
-        return (self.declared > RATIO_FLOOR_BYTES
-                and self.declared > self.limits.max_expansion_ratio * max(self.archive_bytes, 1))
+        return self.declared > RATIO_FLOOR_BYTES and self.declared > self.limits.max_expansion_ratio * max(
+            self.archive_bytes, 1
+        )
 
     def finish(self) -> list[Problem]:
         lim = self.limits
         if self.files > lim.max_files:
-            self.problems.append(Problem(PACKAGE, "too-many-files",
-                f"the package holds {self.files}{'+' if self.stopped else ''} files; the limit is {lim.max_files}.",
-                "split the content into several packages (one per AU or per issue)"))
+            self.problems.append(
+                Problem(
+                    PACKAGE,
+                    "too-many-files",
+                    f"the package holds {self.files}{'+' if self.stopped else ''} files; the limit is {lim.max_files}.",
+                    "split the content into several packages (one per AU or per issue)",
+                )
+            )
         if self.declared > lim.max_package_bytes:
-            self.problems.append(Problem(PACKAGE, "expanded-too-large",
-                f"the package expands to {self.declared}{'+' if self.stopped else ''} bytes; the limit is {lim.max_package_bytes}.",
-                "split the content into several packages"))
+            self.problems.append(
+                Problem(
+                    PACKAGE,
+                    "expanded-too-large",
+                    f"the package expands to {self.declared}{'+' if self.stopped else ''} bytes; the limit is {lim.max_package_bytes}.",
+                    "split the content into several packages",
+                )
+            )
         if self._ratio_broken():
             ratio = self.declared / max(self.archive_bytes, 1)
-            self.problems.append(Problem(PACKAGE, "zip-bomb",
-                f"the package would expand {ratio:.0f} times ({self.archive_bytes} -> {self.declared} bytes); "
-                f"the limit is {lim.max_expansion_ratio:g} times.",
-                "send ordinary content; if it really is this compressible, send it uncompressed (zip -0 or a plain .tar)"))
+            self.problems.append(
+                Problem(
+                    PACKAGE,
+                    "zip-bomb",
+                    f"the package would expand {ratio:.0f} times ({self.archive_bytes} -> {self.declared} bytes); "
+                    f"the limit is {lim.max_expansion_ratio:g} times.",
+                    "send ordinary content; if it really is this compressible, send it uncompressed (zip -0 or a plain .tar)",
+                )
+            )
         return self.problems
 
     def bag_prefix(self) -> tuple[str, ...] | None:
@@ -359,28 +453,44 @@ class _Listing:
     def bag_root_problem(self) -> Problem:
         tops = sorted(self.top)
         shown = ", ".join(tops[:5]) + (" …" if len(tops) > 5 else "") if tops else "nothing"
-        return Problem(PACKAGE, "bag-root",
-                       f"no bagit.txt at the top of the package nor in a single top-level folder (the top holds: {shown}).",
-                       HOW_TO_PACKAGE)
+        return Problem(
+            PACKAGE,
+            "bag-root",
+            f"no bagit.txt at the top of the package nor in a single top-level folder (the top holds: {shown}).",
+            HOW_TO_PACKAGE,
+        )
 
 
-def _scan(archive_path: Path, limits: IngestLimits, name: str | None) -> tuple[list[Problem], ArchiveType | None, _Listing]:
+def _scan(
+    archive_path: Path, limits: IngestLimits, name: str | None
+) -> tuple[list[Problem], ArchiveType | None, _Listing]:
     archive_path = Path(archive_path)
     archive_bytes = os.path.getsize(archive_path)
     listing = _Listing(limits, archive_bytes)
     detected = detect_type(archive_path)
     problems: list[Problem] = []
     if not _is_archive_type(detected):
-        problems.append(Problem(PACKAGE, "unknown-archive-type",
-                                f"the package is {detected}, not a zip, tar or tar.gz archive.",
-                                "send the bag as .zip, .tar or .tar.gz"))
+        problems.append(
+            Problem(
+                PACKAGE,
+                "unknown-archive-type",
+                f"the package is {detected}, not a zip, tar or tar.gz archive.",
+                "send the bag as .zip, .tar or .tar.gz",
+            )
+        )
         return problems, None, listing
     kind = detected
     expected = _extension_type(name or archive_path.name)
     if expected and expected != kind:
-        problems.append(Problem(PACKAGE, "archive-type-mismatch",
-                                f"the name says {expected} but the content is {kind}; the content is what counts.",
-                                f"name the file after its content (.{'tar.gz' if kind == 'tar.gz' else kind})", "warning"))
+        problems.append(
+            Problem(
+                PACKAGE,
+                "archive-type-mismatch",
+                f"the name says {expected} but the content is {kind}; the content is what counts.",
+                f"name the file after its content (.{'tar.gz' if kind == 'tar.gz' else kind})",
+                "warning",
+            )
+        )
     try:
         if kind == "zip":
             declared = _zip_entry_count(archive_path)
@@ -398,8 +508,14 @@ def _scan(archive_path: Path, limits: IngestLimits, name: str | None) -> tuple[l
                         listing.stopped = True  # do not decompress further into a bomb
                         break
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as e:
-        problems.append(Problem(PACKAGE, "corrupt-archive", f"the archive cannot be read: {e}.",
-                                "re-create the package and upload it again (check the upload completed)"))
+        problems.append(
+            Problem(
+                PACKAGE,
+                "corrupt-archive",
+                f"the archive cannot be read: {e}.",
+                "re-create the package and upload it again (check the upload completed)",
+            )
+        )
     readable = not any(p.rule == "corrupt-archive" for p in problems)
     problems += listing.finish()
     if readable and not listing.stopped and listing.bag_prefix() is None:
@@ -432,14 +548,28 @@ class _Budget:
     def take(self, n: int, member: str) -> None:
         self.written += n
         if self.written > self.limit:
-            raise Rejected([Problem(member, "expanded-too-large",
-                f"while writing this member the package passed {self.limit} bytes, more than its listing declared.",
-                "send a package whose listing is honest and within the size limit; split large content")])
+            raise Rejected(
+                [
+                    Problem(
+                        member,
+                        "expanded-too-large",
+                        f"while writing this member the package passed {self.limit} bytes, more than its listing declared.",
+                        "send a package whose listing is honest and within the size limit; split large content",
+                    )
+                ]
+            )
         if self.written > self.ratio_limit:
-            raise Rejected([Problem(member, "zip-bomb",
-                f"while writing this member the package passed {self.limits.max_expansion_ratio:g} times its "
-                f"{self.archive_bytes} compressed bytes, more than its listing declared.",
-                "send ordinary content with an honest listing")])
+            raise Rejected(
+                [
+                    Problem(
+                        member,
+                        "zip-bomb",
+                        f"while writing this member the package passed {self.limits.max_expansion_ratio:g} times its "
+                        f"{self.archive_bytes} compressed bytes, more than its listing declared.",
+                        "send ordinary content with an honest listing",
+                    )
+                ]
+            )
 
 
 def _copy(src: BinaryIO, target: Path, declared: int, member: str, budget: _Budget) -> int:
@@ -450,9 +580,16 @@ def _copy(src: BinaryIO, target: Path, declared: int, member: str, budget: _Budg
         while chunk := src.read(CHUNK):
             written += len(chunk)
             if written > declared:
-                raise Rejected([Problem(member, "size-mismatch",
-                    f"the member holds more than the {declared} bytes its header declares.",
-                    "re-create the package with a standard zip or tar tool")])
+                raise Rejected(
+                    [
+                        Problem(
+                            member,
+                            "size-mismatch",
+                            f"the member holds more than the {declared} bytes its header declares.",
+                            "re-create the package with a standard zip or tar tool",
+                        )
+                    ]
+                )
             budget.take(len(chunk), member)
             out.write(chunk)
     return written
@@ -462,8 +599,16 @@ def _target(dest: Path, parts: tuple[str, ...]) -> Path:
     """The path a member is written to, proved to be inside dest."""
     target = dest.joinpath(*parts)
     if not target.resolve().is_relative_to(dest):
-        raise Rejected([Problem("/".join(parts), "path-traversal", "the member would be written outside the package folder.",
-                                "store only paths inside the bag folder")])
+        raise Rejected(
+            [
+                Problem(
+                    "/".join(parts),
+                    "path-traversal",
+                    "the member would be written outside the package folder.",
+                    "store only paths inside the bag folder",
+                )
+            ]
+        )
     return target
 
 
@@ -502,15 +647,30 @@ def extract(archive_path: Path, dest_dir: Path, limits: IngestLimits, name: str 
         _target(dest, parts[:-1])  # the parent must not have become a link
         files += 1
         if files > limits.max_files:
-            raise Rejected([Problem(PACKAGE, "too-many-files", "the package holds more files than its listing declared.",
-                                    "split the content into several packages")])
+            raise Rejected(
+                [
+                    Problem(
+                        PACKAGE,
+                        "too-many-files",
+                        "the package holds more files than its listing declared.",
+                        "split the content into several packages",
+                    )
+                ]
+            )
         try:
             with open_member() as src:
                 _copy(src, target, member.size, member.name, budget)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
-            raise Rejected([Problem(member.name, "corrupt-member",
-                f"the member's data does not match its header (size or checksum): {e}.",
-                "re-create the package with a standard zip or tar tool and upload it again")]) from e
+            raise Rejected(
+                [
+                    Problem(
+                        member.name,
+                        "corrupt-member",
+                        f"the member's data does not match its header (size or checksum): {e}.",
+                        "re-create the package with a standard zip or tar tool and upload it again",
+                    )
+                ]
+            ) from e
 
     try:
         if kind == "zip":
@@ -526,8 +686,16 @@ def extract(archive_path: Path, dest_dir: Path, limits: IngestLimits, name: str 
         raise
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as e:
         _clean(dest, created)
-        raise Rejected([Problem(PACKAGE, "corrupt-archive", f"the archive cannot be read: {e}.",
-                                "re-create the package and upload it again (check the upload completed)")]) from e
+        raise Rejected(
+            [
+                Problem(
+                    PACKAGE,
+                    "corrupt-archive",
+                    f"the archive cannot be read: {e}.",
+                    "re-create the package and upload it again (check the upload completed)",
+                )
+            ]
+        ) from e
     prefix = listing.bag_prefix()
     assert prefix is not None  # _scan reported a bag-root error otherwise
     return Extracted(dest.joinpath(*prefix), files, budget.written, [p for p in problems if p.severity == "warning"])

@@ -102,8 +102,16 @@ def local_voter(region: str, store, au: str, nonce: bytes, keys: Collection[str]
     return vote(store, au, nonce, region, keys=keys)
 
 
-def take_votes(voter: Voter, stores: dict, au: str, nonce: bytes, *, keys: Collection[str] | None = None,
-               renew: Callable[[], None] = lambda: None, renew_every: float = 300.0) -> list[Vote]:
+def take_votes(
+    voter: Voter,
+    stores: dict,
+    au: str,
+    nonce: bytes,
+    *,
+    keys: Collection[str] | None = None,
+    renew: Callable[[], None] = lambda: None,
+    renew_every: float = 300.0,
+) -> list[Vote]:
     """Every node's vote at once (each reads its own copy; on AWS each is its region's own function),
     in node order. The poll's lease is renewed while they run, however long the slowest takes."""
     with ThreadPoolExecutor(max_workers=max(1, len(stores)), thread_name_prefix="vote") as pool:
@@ -115,16 +123,29 @@ def take_votes(voter: Voter, stores: dict, au: str, nonce: bytes, *, keys: Colle
         return [f.result() for f in futures]
 
 
-def run_poll(archive: Archive, au: str, *, nonce: bytes | None = None, now: datetime | None = None,
-             quorum: int | None = None, distances: Callable[[str, str], float] | None = None,
-             voter: Voter | None = None) -> PollReport:
+def run_poll(
+    archive: Archive,
+    au: str,
+    *,
+    nonce: bytes | None = None,
+    now: datetime | None = None,
+    quorum: int | None = None,
+    distances: Callable[[str, str], float] | None = None,
+    voter: Voter | None = None,
+) -> PollReport:
     """Poll one AU on every node, repair what the agreeing copies can, confirm, and record it all."""
     now = now or archive.clock()
     quorum = archive.audit.quorum if quorum is None else quorum
     distances = distances or node_distances(ns.node for ns in archive.nodes)
     _record(archive, au)  # before the lease: an unknown AU is refused at once
-    with au_lease(archive.catalog, au, holder="poll", seconds=archive.lock_seconds, wait=archive.wait_for_lock,
-                  busy=lambda why: AuditBusy(f"{why}: poll it again later")) as renew:
+    with au_lease(
+        archive.catalog,
+        au,
+        holder="poll",
+        seconds=archive.lock_seconds,
+        wait=archive.wait_for_lock,
+        busy=lambda why: AuditBusy(f"{why}: poll it again later"),
+    ) as renew:
         return _poll_locked(archive, au, nonce or new_nonce(), now, quorum, distances, renew, voter or local_voter)
 
 
@@ -135,9 +156,16 @@ def _record(archive: Archive, au: str) -> AuRecord:
     return record
 
 
-def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum: int,
-                 distances: Callable[[str, str], float], renew: Callable[[], None],
-                 voter: Voter = local_voter) -> PollReport:
+def _poll_locked(
+    archive: Archive,
+    au: str,
+    nonce: bytes,
+    now: datetime,
+    quorum: int,
+    distances: Callable[[str, str], float],
+    renew: Callable[[], None],
+    voter: Voter = local_voter,
+) -> PollReport:
     record = _record(archive, au)
     at = now.isoformat(timespec="seconds")
     report = PollReport(au=au, nonce=nonce.hex(), started=at, quorum=quorum)
@@ -149,8 +177,9 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     recorded = record.inventory_sha512.get(record.head)
     ref = choose_reference(votes, recorded, record.head if recorded else None)
     reference = _read_reference(stores, au, ref) if ref.sha512 else None
-    t = tally(au, votes, reference, recorded, quorum, reference_sha512=ref.sha512,
-              recorded_versions=record.inventory_sha512)
+    t = tally(
+        au, votes, reference, recorded, quorum, reference_sha512=ref.sha512, recorded_versions=record.inventory_sha512
+    )
     if reference is None and ref.sha512 is None:
         t.reason = ref.note
     elif reference is None:
@@ -166,9 +195,20 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
         # Enough nodes answered, yet no inventory can be trusted: a human must look.
         report.alarm = t.responding >= quorum
         report.finished = archive.clock().isoformat(timespec="seconds")
-        archive.catalog.add_events([premis.event(
-            "fixity check", au, "warning", f"poll inconclusive: {t.reason}", now,
-            nonce=report.nonce, responding=t.responding, quorum=quorum)])
+        archive.catalog.add_events(
+            [
+                premis.event(
+                    "fixity check",
+                    au,
+                    "warning",
+                    f"poll inconclusive: {t.reason}",
+                    now,
+                    nonce=report.nonce,
+                    responding=t.responding,
+                    quorum=quorum,
+                )
+            ]
+        )
         return report
 
     events = [_fixity_event(au, node, t, now, report.nonce) for node in sorted(t.nodes)]
@@ -194,15 +234,19 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     bad_left = any(s == DAMAGED for s in status.values())
     if rep.unrepairable:
         report.status = "unrepairable"
-        report.message = (f"ALARM: {len(rep.unrepairable)} file(s) have no agreeing copy on any node and were left "
-                          f"untouched: {', '.join(rep.unrepairable[:5])}{' ...' if len(rep.unrepairable) > 5 else ''}. "
-                          "Restore them from outside the archive (publisher, release copies) after checking their "
-                          "sha512 against the inventory")
+        report.message = (
+            f"ALARM: {len(rep.unrepairable)} file(s) have no agreeing copy on any node and were left "
+            f"untouched: {', '.join(rep.unrepairable[:5])}{' ...' if len(rep.unrepairable) > 5 else ''}. "
+            "Restore them from outside the archive (publisher, release copies) after checking their "
+            "sha512 against the inventory"
+        )
     elif bad_left or failed_confirmations:
         report.status = DAMAGED
-        report.message = ("some copies are still damaged (a node went away, or a copy changed during the poll); "
-                          "they are repaired by the next poll" + (
-                              f"; repairs not confirmed: {failed_confirmations}" if failed_confirmations else ""))
+        report.message = (
+            "some copies are still damaged (a node went away, or a copy changed during the poll); "
+            "they are repaired by the next poll"
+            + (f"; repairs not confirmed: {failed_confirmations}" if failed_confirmations else "")
+        )
     elif rep.repaired:
         report.status = REPAIRED
         report.message = f"{len(rep.repaired)} copies repaired from agreeing nodes and confirmed by a second poll"
@@ -211,9 +255,15 @@ def _poll_locked(archive: Archive, au: str, nonce: bytes, now: datetime, quorum:
     report.finished = archive.clock().isoformat(timespec="seconds")
 
     summary = premis.event(
-        "fixity check", au, "success" if report.status in (OK, REPAIRED) else "failure",
-        f"poll of {len(t.nodes)} nodes: {report.status}, agreement {report.agreement}/{len(t.nodes)}", now,
-        poll=_compact(report), last_poll=report.started, last_poll_result=poll_result(report, t))
+        "fixity check",
+        au,
+        "success" if report.status in (OK, REPAIRED) else "failure",
+        f"poll of {len(t.nodes)} nodes: {report.status}, agreement {report.agreement}/{len(t.nodes)}",
+        now,
+        poll=_compact(report),
+        last_poll=report.started,
+        last_poll_result=poll_result(report, t),
+    )
     _write_logs(archive, au, now, nonce, [*events, *recorded_now, summary], status)
     archive.catalog.add_events([*events, summary])
     _update_record(archive, au, report, ref.sha512, t)
@@ -238,8 +288,15 @@ def _read_reference(stores, au: str, ref) -> Inventory | None:
     return None
 
 
-def _confirm(au: str, rep: RepairReport, reference: Inventory | None, reference_sha512: str | None, stores,
-             recorded_versions: dict, voter: Voter = local_voter) -> dict:
+def _confirm(
+    au: str,
+    rep: RepairReport,
+    reference: Inventory | None,
+    reference_sha512: str | None,
+    stores,
+    recorded_versions: dict,
+    voter: Voter = local_voter,
+) -> dict:
     """Poll the repaired files again, with a new nonce, on every node: a repair counts when the
     repaired copy now agrees with the others. Returns {"<node>:<key>": confirmed}."""
     keys = sorted({a.key for a in rep.repaired})
@@ -247,10 +304,13 @@ def _confirm(au: str, rep: RepairReport, reference: Inventory | None, reference_
         return {}
     nonce = new_nonce()
     votes = take_votes(voter, stores, au, nonce, keys=keys)
-    t = tally(au, votes, reference, None, 1, reference_sha512=reference_sha512, only=keys,
-              recorded_versions=recorded_versions)
-    return {f"{a.node}:{a.key}": t.copies.get(a.key, {}).get(a.node) is not None
-            and t.copies[a.key][a.node].status == OK for a in rep.repaired}
+    t = tally(
+        au, votes, reference, None, 1, reference_sha512=reference_sha512, only=keys, recorded_versions=recorded_versions
+    )
+    return {
+        f"{a.node}:{a.key}": t.copies.get(a.key, {}).get(a.node) is not None and t.copies[a.key][a.node].status == OK
+        for a in rep.repaired
+    }
 
 
 def _node_status(t: Tally, rep: RepairReport, confirmed: dict) -> dict[str, str]:
@@ -275,23 +335,58 @@ def _node_status(t: Tally, rep: RepairReport, confirmed: dict) -> dict[str, str]
 def _fixity_event(au: str, node: str, t: Tally, now: datetime, nonce: str) -> premis.PremisEvent:
     s = t.nodes[node]
     if s.status == UNAVAILABLE:
-        return premis.event("fixity check", au, "warning", f"{node} did not answer the poll; not judged", now,
-                            node=node, nonce=nonce, unavailable=True)
-    bad = [{"key": k, "status": c.status, "why": c.why, "version_id": c.version_id}
-           for k, per in sorted(t.copies.items()) for n, c in per.items() if n == node and c.status != OK]
-    return premis.event("fixity check", au, "success" if s.status == OK else "failure",
-                        f"{node}: {s.ok} ok, {s.damaged} damaged, {s.missing} missing, {s.extra} extra "
-                        f"(H(nonce||bytes) and sha512 against inventory {t.reference.get('sha512', '')[:16]}...)",
-                        now, node=node, nonce=nonce, ok=s.ok, damaged=s.damaged, missing=s.missing,
-                        extra=t.extra.get(node, []), bad=bad[:100], bad_count=len(bad))
+        return premis.event(
+            "fixity check",
+            au,
+            "warning",
+            f"{node} did not answer the poll; not judged",
+            now,
+            node=node,
+            nonce=nonce,
+            unavailable=True,
+        )
+    bad = [
+        {"key": k, "status": c.status, "why": c.why, "version_id": c.version_id}
+        for k, per in sorted(t.copies.items())
+        for n, c in per.items()
+        if n == node and c.status != OK
+    ]
+    return premis.event(
+        "fixity check",
+        au,
+        "success" if s.status == OK else "failure",
+        f"{node}: {s.ok} ok, {s.damaged} damaged, {s.missing} missing, {s.extra} extra "
+        f"(H(nonce||bytes) and sha512 against inventory {t.reference.get('sha512', '')[:16]}...)",
+        now,
+        node=node,
+        nonce=nonce,
+        ok=s.ok,
+        damaged=s.damaged,
+        missing=s.missing,
+        extra=t.extra.get(node, []),
+        bad=bad[:100],
+        bad_count=len(bad),
+    )
 
 
 def _repair_event(au: str, a: RepairAction, now: datetime, nonce: str) -> premis.PremisEvent:
-    return premis.event("repair", au, "success",
-                        f"{a.node}/{a.key} ({a.was}) restored from {a.source}/{a.source_key}; the damaged bytes stay as "
-                        f"version {a.evidence_version_id}", now,
-                        node=a.node, key=a.key, was=a.was, source=a.source, source_key=a.source_key, sha512=a.sha512,
-                        evidence_version_id=a.evidence_version_id, version_id=a.version_id, nonce=nonce)
+    return premis.event(
+        "repair",
+        au,
+        "success",
+        f"{a.node}/{a.key} ({a.was}) restored from {a.source}/{a.source_key}; the damaged bytes stay as "
+        f"version {a.evidence_version_id}",
+        now,
+        node=a.node,
+        key=a.key,
+        was=a.was,
+        source=a.source,
+        source_key=a.source_key,
+        sha512=a.sha512,
+        evidence_version_id=a.evidence_version_id,
+        version_id=a.version_id,
+        nonce=nonce,
+    )
 
 
 def _compact(report: PollReport) -> dict:
@@ -317,9 +412,15 @@ def _write_logs(archive: Archive, au: str, now: datetime, nonce: bytes, events, 
 def poll_result(report: PollReport, t: Tally) -> dict:
     """What the catalog keeps of the last poll (also logged, so a rebuild recovers it)."""
     return {
-        "status": report.status, "nonce": report.nonce, "agreement": report.agreement,
-        "nodes": dict(report.nodes), "root_hash": report.root_hash, "totals": report.totals,
-        "alarm": report.alarm, "unrepairable": list(report.unrepairable), "finished": report.finished,
+        "status": report.status,
+        "nonce": report.nonce,
+        "agreement": report.agreement,
+        "nodes": dict(report.nodes),
+        "root_hash": report.root_hash,
+        "totals": report.totals,
+        "alarm": report.alarm,
+        "unrepairable": list(report.unrepairable),
+        "finished": report.finished,
         "head": t.reference.get("head"),
     }
 
@@ -347,13 +448,19 @@ def due_aus(archive: Archive, now: datetime) -> list[str]:
     cfg = archive.audit
     latest_due = now - timedelta(days=cfg.interval_days - cfg.jitter_days)
     candidates = archive.catalog.poll_candidates(latest_due, cfg.max_aus_per_run)
-    return plan_polls(candidates, {}, now, cfg.interval_days, cfg.budget_bytes_per_run,
-                      cfg.jitter_days)[:cfg.max_aus_per_run]
+    return plan_polls(candidates, {}, now, cfg.interval_days, cfg.budget_bytes_per_run, cfg.jitter_days)[
+        : cfg.max_aus_per_run
+    ]
 
 
-def poll_each(archive: Archive, aus: Iterable[str], *, voter: Voter | None = None,
-              keep_going: Callable[[], bool] = lambda: True,
-              after_each: Callable[[PollReport], None] | None = None) -> tuple[list[PollReport], list[str]]:
+def poll_each(
+    archive: Archive,
+    aus: Iterable[str],
+    *,
+    voter: Voter | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
+    after_each: Callable[[PollReport], None] | None = None,
+) -> tuple[list[PollReport], list[str]]:
     """Poll AUs one after the other while keep_going() (a Lambda's remaining time). An AU held by an
     ingest or another poll is skipped: it stays due and the next run takes it.
     Returns (reports, AUs left for later)."""

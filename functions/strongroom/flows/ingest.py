@@ -95,8 +95,14 @@ def ingest_package(archive: Archive, key: str) -> Outcome:
         return _reject(archive, key, None, bad_key.problems)
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
-    with au_lease(archive.catalog, str(parsed.au), holder="ingest", seconds=archive.lock_seconds,
-                  wait=archive.wait_for_lock, busy=lambda why: AuBusy(f"{why}; {key} will be retried")):
+    with au_lease(
+        archive.catalog,
+        str(parsed.au),
+        holder="ingest",
+        seconds=archive.lock_seconds,
+        wait=archive.wait_for_lock,
+        busy=lambda why: AuBusy(f"{why}; {key} will be retried"),
+    ):
         if archive.ingest.head(key) is None:  # a concurrent delivery finished it while we waited
             return _already_handled(archive, parsed)
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
@@ -130,17 +136,41 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     problems = list(report.problems) + bagit_rules.check_profile(report, pk.au)
     if errors(problems):
         return _reject(archive, pk.key, pk, problems)
-    events.append(premis.event("validation", str(pk.au), "warning" if problems else "success",
-                               f"BagIt {report.version} and the strongroom profile", now,
-                               package=pk.key, warnings=[p.as_dict() for p in problems]))
+    events.append(
+        premis.event(
+            "validation",
+            str(pk.au),
+            "warning" if problems else "success",
+            f"BagIt {report.version} and the strongroom profile",
+            now,
+            package=pk.key,
+            warnings=[p.as_dict() for p in problems],
+        )
+    )
 
     # 3. Describe: formats, JATS articles, WARCs.
     description = describe(bag_dir, [p.path for p in report.payload])
     problems += list(description.problems)
-    events.append(premis.event("format identification", str(pk.au), "success",
-                               f"{len(description.files)} files identified", now, package=pk.key))
-    events.append(premis.event("metadata extraction", str(pk.au), "success",
-                               f"{len(description.articles)} JATS articles", now, package=pk.key))
+    events.append(
+        premis.event(
+            "format identification",
+            str(pk.au),
+            "success",
+            f"{len(description.files)} files identified",
+            now,
+            package=pk.key,
+        )
+    )
+    events.append(
+        premis.event(
+            "metadata extraction",
+            str(pk.au),
+            "success",
+            f"{len(description.articles)} JATS articles",
+            now,
+            package=pk.key,
+        )
+    )
 
     # 4. Store: a new OCFL version on node 1 holding every file of the bag under <package stem>/.
     files: dict[str, ocfl.FileDigest] = {}
@@ -151,17 +181,30 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
         with path.open("rb") as f:
             files[logical] = ocfl.digest_stream(f)
         local_paths[logical] = path
-    events.append(premis.event("message digest calculation", str(pk.au), "success",
-                               f"sha512 and sha256 of {len(files)} files", now, package=pk.key))
+    events.append(
+        premis.event(
+            "message digest calculation",
+            str(pk.au),
+            "success",
+            f"sha512 and sha256 of {len(files)} files",
+            now,
+            package=pk.key,
+        )
+    )
 
     first = archive.first.store
     writer = ocfl_store.OcflWriter(first)
     writer.ensure_storage_root()
     previous = ocfl_store.read_inventory(first, pk.au.object_id)
     state = _merged_state(previous, pk.stem, files)
-    plan = ocfl.plan_version(previous, pk.au.object_id, state, created=now,
-                             message=f"Deposit of {pk.package} by {pk.au.publisher}",
-                             user={"name": pk.au.publisher, "address": f"urn:strongroom:publisher:{pk.au.publisher}"})
+    plan = ocfl.plan_version(
+        previous,
+        pk.au.object_id,
+        state,
+        created=now,
+        message=f"Deposit of {pk.package} by {pk.au.publisher}",
+        user={"name": pk.au.publisher, "address": f"urn:strongroom:publisher:{pk.au.publisher}"},
+    )
     if plan.unchanged:
         return _duplicate(archive, pk, previous, package_sha256)
     by_digest = {d.sha512: logical for logical, d in files.items()}
@@ -171,11 +214,23 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
         sha256_of=lambda logical: state[logical].sha256,
     )
     version = plan.version
-    events.append(premis.event("ingestion", str(pk.au), "success",
-                               f"{pk.package} stored as OCFL {version} on {archive.first.node.region}", now,
-                               package=pk.key, package_name=pk.package, package_sha256=package_sha256,
-                               new_files=len(plan.new_content), version=version, node=archive.first.node.region,
-                               articles=len(description.articles), **_journal(description)))
+    events.append(
+        premis.event(
+            "ingestion",
+            str(pk.au),
+            "success",
+            f"{pk.package} stored as OCFL {version} on {archive.first.node.region}",
+            now,
+            package=pk.key,
+            package_name=pk.package,
+            package_sha256=package_sha256,
+            new_files=len(plan.new_content),
+            version=version,
+            node=archive.first.node.region,
+            articles=len(description.articles),
+            **_journal(description),
+        )
+    )
 
     # 5. Replicate: server-side copies to the other nodes, each verified.
     copies = {archive.first.node.region: version}
@@ -196,14 +251,32 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
         for ns, error in zip(archive.nodes[1:], pool.map(replicate_to, archive.nodes[1:])):
             if error is None:
                 copies[ns.node.region] = version
-                events.append(premis.event("replication", str(pk.au), "success",
-                                           f"{version} copied to {ns.node.region} and verified", now,
-                                           node=ns.node.region, version=version, keys=len(keys)))
+                events.append(
+                    premis.event(
+                        "replication",
+                        str(pk.au),
+                        "success",
+                        f"{version} copied to {ns.node.region} and verified",
+                        now,
+                        node=ns.node.region,
+                        version=version,
+                        keys=len(keys),
+                    )
+                )
             else:
                 log.warning("replication to %s pending: %s", ns.node.region, error)
-                events.append(premis.event("replication", str(pk.au), "failure",
-                                           f"{version} not yet copied to {ns.node.region}: {error}", now,
-                                           node=ns.node.region, version=version, pending=True))
+                events.append(
+                    premis.event(
+                        "replication",
+                        str(pk.au),
+                        "failure",
+                        f"{version} not yet copied to {ns.node.region}: {error}",
+                        now,
+                        node=ns.node.region,
+                        version=version,
+                        pending=True,
+                    )
+                )
 
     # 6. Record, in the object's logs on every reachable node and in the catalog.
     _write_logs(archive, pk.au.object_id, version, events, copies)
@@ -213,13 +286,15 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
 
     # 7. Receipt, then the package leaves incoming/ (the versioned bucket keeps its bytes).
     status = "preserved" if len(copies) == len(archive.nodes) else "pending"
-    receipt = _receipt(archive, pk, plan, record, description, problems, copies, package_sha256,
-                       object_root, status, now)
+    receipt = _receipt(
+        archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now
+    )
     receipt_key = pk.sibling(RECEIPTS, ".json")
     archive.ingest.put(receipt_key, _json(receipt), content_type="application/json")
     archive.ingest.delete(pk.key)
-    return Outcome(status, pk.key, report_key=receipt_key, au=str(pk.au), version=version,
-                   copies=len(copies), problems=problems)
+    return Outcome(
+        status, pk.key, report_key=receipt_key, au=str(pk.au), version=version, copies=len(copies), problems=problems
+    )
 
 
 def _merged_state(previous, stem: str, files: dict) -> dict:
@@ -274,13 +349,18 @@ def _au_record(archive, pk, plan, description, copies, now) -> AuRecord:
         return new if new else (getattr(old, attr) if old else None)
 
     return AuRecord(
-        au=str(pk.au), head=plan.version, files=len(state), bytes=sum(d.size for d in state.values()),
+        au=str(pk.au),
+        head=plan.version,
+        files=len(state),
+        bytes=sum(d.size for d in state.values()),
         articles=sum(packages.values()),
         journal_title=keep(first and first.journal_title, "journal_title"),
         issn=keep(first and first.issn, "issn"),
         eissn=keep(first and first.eissn, "eissn"),
         publisher_name=keep(first and first.publisher, "publisher_name"),
-        packages=packages, copies=dict(copies), updated=now.isoformat(timespec="seconds"),
+        packages=packages,
+        copies=dict(copies),
+        updated=now.isoformat(timespec="seconds"),
         # What polls trust over a majority of nodes: the digest of each committed inventory.
         inventory_sha512={**(old.inventory_sha512 if old else {}), plan.version: inventory_digest(inv.to_json())},
         last_poll=old.last_poll if old else None,
@@ -295,18 +375,31 @@ def _receipt(archive, pk, plan, record, description, problems, copies, package_s
         "status": status,
         "package": {"key": pk.key, "sha256": package_sha256},
         "au": str(pk.au),
-        "ocfl": {"object_id": pk.au.object_id, "version": plan.version, "object_root": object_root,
-                 "new_content_files": len(plan.new_content)},
+        "ocfl": {
+            "object_id": pk.au.object_id,
+            "version": plan.version,
+            "object_root": object_root,
+            "new_content_files": len(plan.new_content),
+        },
         "files": [
-            {"path": logical, "size": d.size, "sha512": d.sha512, "sha256": d.sha256,
-             "format": _format_of(formats, logical)}
-            for logical, d in sorted(state.items()) if logical.startswith(pk.stem + "/")
+            {
+                "path": logical,
+                "size": d.size,
+                "sha512": d.sha512,
+                "sha256": d.sha256,
+                "format": _format_of(formats, logical),
+            }
+            for logical, d in sorted(state.items())
+            if logical.startswith(pk.stem + "/")
         ],
         "articles": [a.as_dict() for a in description.articles],
         "web_archives": [w.as_dict() for w in description.warcs],
         "warnings": [p.as_dict() for p in problems],
-        "copies": {"verified": sorted(copies), "pending": [n.node.region for n in archive.nodes if n.node.region not in copies],
-                   "count": f"{len(copies)}/{len(archive.nodes)}"},
+        "copies": {
+            "verified": sorted(copies),
+            "pending": [n.node.region for n in archive.nodes if n.node.region not in copies],
+            "count": f"{len(copies)}/{len(archive.nodes)}",
+        },
         "received": now.isoformat(timespec="seconds"),
     }
 
@@ -320,32 +413,59 @@ def _duplicate(archive: Archive, pk: PackageKey, previous, package_sha256: str) 
     record = archive.catalog.get_au(str(pk.au))
     receipt_key = pk.sibling(RECEIPTS, ".json")
     now = archive.clock()
-    archive.ingest.put(receipt_key, _json({
-        "status": "duplicate",
-        "package": {"key": pk.key, "sha256": package_sha256},
-        "au": str(pk.au),
-        "ocfl": {"object_id": pk.au.object_id, "version": previous.head},
-        "message": f"Every file of this package is already preserved in {previous.head}; no new version was made.",
-        "received": now.isoformat(timespec="seconds"),
-    }), content_type="application/json")
-    archive.catalog.add_events([premis.event("ingestion", str(pk.au), "success",
-                                             f"{pk.package} already preserved in {previous.head}", now,
-                                             package=pk.key, duplicate=True)])
+    archive.ingest.put(
+        receipt_key,
+        _json(
+            {
+                "status": "duplicate",
+                "package": {"key": pk.key, "sha256": package_sha256},
+                "au": str(pk.au),
+                "ocfl": {"object_id": pk.au.object_id, "version": previous.head},
+                "message": f"Every file of this package is already preserved in {previous.head}; no new version was made.",
+                "received": now.isoformat(timespec="seconds"),
+            }
+        ),
+        content_type="application/json",
+    )
+    archive.catalog.add_events(
+        [
+            premis.event(
+                "ingestion",
+                str(pk.au),
+                "success",
+                f"{pk.package} already preserved in {previous.head}",
+                now,
+                package=pk.key,
+                duplicate=True,
+            )
+        ]
+    )
     archive.ingest.delete(pk.key)
-    return Outcome("duplicate", pk.key, report_key=receipt_key, au=str(pk.au), version=previous.head,
-                   copies=len(record.verified_regions()) if record else 0)
+    return Outcome(
+        "duplicate",
+        pk.key,
+        report_key=receipt_key,
+        au=str(pk.au),
+        version=previous.head,
+        copies=len(record.verified_regions()) if record else 0,
+    )
 
 
 def _reject(archive: Archive, key: str, pk: PackageKey | None, problems: list[Problem]) -> Outcome:
     """Quarantine the untouched package and write a report of every problem with its fix."""
     now = archive.clock()
-    rel = key[len("incoming/"):] if key.startswith("incoming/") else key
+    rel = key[len("incoming/") :] if key.startswith("incoming/") else key
     quarantine_key = f"{QUARANTINE}/{rel}"
     report_key = f"{REJECTIONS}/{rel}.json"
     if archive.ingest.head(key) is not None:
         archive.ingest.copy_from(archive.ingest, key, dest_key=quarantine_key)
         original, kept = archive.ingest.head(key), archive.ingest.head(quarantine_key)
-        if original is None or kept is None or original.size != kept.size or (original.etag and original.etag != kept.etag):
+        if (
+            original is None
+            or kept is None
+            or original.size != kept.size
+            or (original.etag and original.etag != kept.etag)
+        ):
             raise CopyMismatch(f"quarantine copy of {key} does not match; nothing was deleted, retrying")
     report = {
         "status": "rejected",
@@ -353,13 +473,23 @@ def _reject(archive: Archive, key: str, pk: PackageKey | None, problems: list[Pr
         "au": str(pk.au) if pk else None,
         "problems": [p.as_dict() for p in problems],
         "summary": f"{len(errors(problems))} error(s), {len(problems) - len(errors(problems))} warning(s). "
-                   "Fix every error listed and deposit the package again under incoming/.",
+        "Fix every error listed and deposit the package again under incoming/.",
         "received": now.isoformat(timespec="seconds"),
     }
     archive.ingest.put(report_key, _json(report), content_type="application/json")
-    archive.catalog.add_events([premis.event("validation", key, "failure",
-                                             f"rejected: {len(errors(problems))} error(s)", now,
-                                             report=report_key, rules=sorted({p.rule for p in errors(problems)}))])
+    archive.catalog.add_events(
+        [
+            premis.event(
+                "validation",
+                key,
+                "failure",
+                f"rejected: {len(errors(problems))} error(s)",
+                now,
+                report=report_key,
+                rules=sorted({p.rule for p in errors(problems)}),
+            )
+        ]
+    )
     if archive.ingest.head(key) is not None:
         archive.ingest.delete(key)
     return Outcome("rejected", key, report_key=report_key, au=str(pk.au) if pk else None, problems=problems)
@@ -385,9 +515,18 @@ def complete_pending(archive: Archive, au: str) -> AuRecord:
             continue
         if not result.conflicts:
             record.copies[ns.node.region] = record.head
-        events.append(premis.event("replication", au, "success" if not result.conflicts else "warning",
-                                   f"{record.head} completed on {ns.node.region}", now, node=ns.node.region,
-                                   copied=len(result.copied), conflicts=result.conflicts))
+        events.append(
+            premis.event(
+                "replication",
+                au,
+                "success" if not result.conflicts else "warning",
+                f"{record.head} completed on {ns.node.region}",
+                now,
+                node=ns.node.region,
+                copied=len(result.copied),
+                conflicts=result.conflicts,
+            )
+        )
     if events:
         _write_logs(archive, au, record.head, events, record.copies)
     archive.catalog.put_au(record)

@@ -129,8 +129,9 @@ def read_inventory(store: BlobStore, object_id: str, *, sizes: bool = True) -> I
         raise _damaged(store, root, f"its inventory names id {inv.id!r}, not {object_id!r}")
     if sizes:
         content = {cp for cps in inv.manifest.values() for cp in cps}
-        inv.sizes = {o.key[len(root) + 1:]: o.size for o in store.list(f"{root}/v")
-                     if o.key[len(root) + 1:] in content}
+        inv.sizes = {
+            o.key[len(root) + 1 :]: o.size for o in store.list(f"{root}/v") if o.key[len(root) + 1 :] in content
+        }
     return inv
 
 
@@ -142,8 +143,7 @@ def read_logs(store: BlobStore, object_id: str) -> Iterator[bytes]:
             yield f.read()
 
 
-def list_object_ids(store: BlobStore,
-                    on_damaged: Callable[[str, Exception], None] | None = None) -> Iterator[str]:
+def list_object_ids(store: BlobStore, on_damaged: Callable[[str, Exception], None] | None = None) -> Iterator[str]:
     """Every committed object's id, found from the bucket alone (how the catalog is rebuilt).
 
     Objects whose first version never committed are skipped. A damaged object raises,
@@ -209,8 +209,9 @@ class OcflWriter:
                     )
         return [key for key, body in storage_root_files() if _put_small(store, key, body)]
 
-    def write_version(self, plan: VersionPlan, open_logical: Callable[[str], BinaryIO],
-                      sha256_of: Callable[[str], str] | None = None) -> list[str]:
+    def write_version(
+        self, plan: VersionPlan, open_logical: Callable[[str], BinaryIO], sha256_of: Callable[[str], str] | None = None
+    ) -> list[str]:
         """Store plan's new content and inventories, commit last; returns every key of the version, in order.
 
         open_logical(logical_path) gives a stream that goes straight to the store.

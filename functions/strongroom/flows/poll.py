@@ -50,10 +50,12 @@ class _Counting:
     def __getattr__(self, name):
         attr = getattr(self.store, name)
         if callable(attr):
+
             def call(*a, **kw):
                 with self._lock:
                     self.requests += 1
                 return attr(*a, **kw)
+
             return call
         return attr
 
@@ -71,8 +73,9 @@ def in_order(fn: Callable[[T], R], items: Iterable[T], in_flight: int) -> Iterat
             yield window.popleft().result()
 
 
-def hash_file(store: BlobStore, key: str, nonce: bytes, version_id: str | None = None,
-              keep_prefix: int = 0) -> tuple[FileHash, bytes]:
+def hash_file(
+    store: BlobStore, key: str, nonce: bytes, version_id: str | None = None, keep_prefix: int = 0
+) -> tuple[FileHash, bytes]:
     """One read of one object: its nonce hash, sha512 and size, in bounded memory.
 
     keep_prefix > 0 also returns up to that many first bytes (the vote parses the root
@@ -83,13 +86,12 @@ def hash_file(store: BlobStore, key: str, nonce: bytes, version_id: str | None =
         # sha256 seeded with the nonce is H(nonce || bytes); sha512 is the plain digest OCFL records.
         reader = HashingReader(f, ("sha256", "sha512"), seed={"sha256": nonce})
         while len(kept) < keep_prefix and (chunk := reader.read(CHUNK)):
-            kept += chunk[:keep_prefix - len(kept)]
+            kept += chunk[: keep_prefix - len(kept)]
         reader.drain()
     return FileHash(reader.hexdigest("sha256"), reader.hexdigest("sha512"), reader.size, version_id), bytes(kept)
 
 
-def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,
-         keys: Collection[str] | None = None) -> Vote:
+def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *, keys: Collection[str] | None = None) -> Vote:
     """Hash one node's copy of one object with the poll's nonce: one read pass per file.
 
     keys (relative to the object root) limits the vote to those files (a confirmation poll
@@ -104,9 +106,15 @@ def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,
     try:
         _vote(counted, root, nonce, result, keys)
     except Unavailable as e:
-        return Vote(node=node, object_id=object_id, nonce=nonce.hex(), unavailable=True,
-                    errors=[f"{getattr(store, 'name', node)} unavailable: {e}; the poll will ask again"],
-                    requests=counted.requests, bytes_read=result.bytes_read)
+        return Vote(
+            node=node,
+            object_id=object_id,
+            nonce=nonce.hex(),
+            unavailable=True,
+            errors=[f"{getattr(store, 'name', node)} unavailable: {e}; the poll will ask again"],
+            requests=counted.requests,
+            bytes_read=result.bytes_read,
+        )
     result.requests = counted.requests
     return result
 
@@ -114,7 +122,7 @@ def vote(store: BlobStore, object_id: str, nonce: bytes, node: str, *,
 def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collection[str] | None) -> None:
     # One listing with version ids: each read is pinned to the version listed, with no request per file
     # to learn it.
-    listed = {o.key[len(root) + 1:]: o for o in store.list(f"{root}/", versions=True)}
+    listed = {o.key[len(root) + 1 :]: o for o in store.list(f"{root}/", versions=True)}
     wanted = [k for k in listed if not k.startswith(f"{LOGS}/")] if keys is None else list(keys)
     inventory_bytes, declared = b"", None
     result.missing += [rel for rel in sorted(wanted) if rel not in listed]
@@ -122,8 +130,9 @@ def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collect
     def read(rel: str) -> tuple[str, tuple[FileHash, bytes] | None]:
         obj = listed[rel]
         try:
-            return rel, hash_file(store, obj.key, nonce, obj.version_id,
-                                  keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0)
+            return rel, hash_file(
+                store, obj.key, nonce, obj.version_id, keep_prefix=INVENTORY_LIMIT if rel in (INVENTORY, SIDECAR) else 0
+            )
         except NotFound:  # deleted between listing and reading
             return rel, None
 
@@ -144,8 +153,9 @@ def _vote(store: _Counting, root: str, nonce: bytes, result: Vote, keys: Collect
 
     if INVENTORY in result.files:
         fh = result.files[INVENTORY]
-        inv = InventoryVote(sha512=fh.sha512, nonce_hash=fh.nonce_hash, sidecar_sha512=declared,
-                            consistent=declared == fh.sha512)
+        inv = InventoryVote(
+            sha512=fh.sha512, nonce_hash=fh.nonce_hash, sidecar_sha512=declared, consistent=declared == fh.sha512
+        )
         named: set[str] | None = None
         try:
             parsed = Inventory.from_json(inventory_bytes)

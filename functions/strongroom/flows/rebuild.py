@@ -15,15 +15,16 @@ from strongroom.flows import ocfl_store
 def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premis.PremisEvent]]:
     inventory = ocfl_store.read_inventory(store, object_id)
     if inventory is None:
-        raise NotFound(f"{store.name} holds no committed version of {object_id}; "
-                       "rebuild from the ids ocfl_store.list_object_ids(store) finds")
+        raise NotFound(
+            f"{store.name} holds no committed version of {object_id}; "
+            "rebuild from the ids ocfl_store.list_object_ids(store) finds"
+        )
     state = inventory.head_state_digests()
     events: list[premis.PremisEvent] = []
     for body in ocfl_store.read_logs(store, object_id):
         events += premis.from_jsonl(body)
     events.sort(key=lambda e: (e.at, e.identifier))
-    record = AuRecord(au=object_id, head=inventory.head, files=len(state),
-                      bytes=sum(d.size for d in state.values()))
+    record = AuRecord(au=object_id, head=inventory.head, files=len(state), bytes=sum(d.size for d in state.values()))
     for e in events:
         detail = e.outcome_detail
         if e.type == "ingestion" and e.outcome == "success" and "package_name" in detail:
@@ -34,8 +35,12 @@ def au_from_node(store: BlobStore, object_id: str) -> tuple[AuRecord, list[premi
             if detail.get("node"):
                 _verified(record, detail["node"], detail.get("version", record.head))
             record.updated = max(record.updated, e.at)
-        elif e.type == "replication" and e.outcome in ("success", "warning") and detail.get("node") \
-                and not detail.get("conflicts"):
+        elif (
+            e.type == "replication"
+            and e.outcome in ("success", "warning")
+            and detail.get("node")
+            and not detail.get("conflicts")
+        ):
             _verified(record, detail["node"], detail.get("version", record.head))
         elif e.type == "fixity check" and "last_poll_result" in detail:
             record.last_poll = detail["last_poll"]

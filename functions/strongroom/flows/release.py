@@ -73,9 +73,11 @@ PUBLISH_LOCK = "release:publish"
 HEALTHY = ("ok", "repaired")
 LARGE = "large.json"  # replay/large.json: archive URL -> site path of files too big for a Lambda answer
 LARGE_BYTES = 5_000_000
-NOT_FOUND_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
-                  "<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed "
-                  "on the <a href=\"/\">home page</a>.</p></body></html>\n")
+NOT_FOUND_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head>'
+    "<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed "
+    'on the <a href="/">home page</a>.</p></body></html>\n'
+)
 
 
 def utcnow() -> datetime:
@@ -83,6 +85,7 @@ def utcnow() -> datetime:
 
 
 # --- the API's operations -------------------------------------------------------------------
+
 
 @dataclass
 class ReleaseService:
@@ -108,8 +111,7 @@ class ReleaseService:
         if step == "proposed" or self._journalled(r):
             write_journal(self.journal, stored)
         else:  # a record forged into the catalog: journalling it would make it look decided
-            log.error("release %s is not in the decision journal; its %s is recorded in the catalog only",
-                      r.id, step)
+            log.error("release %s is not in the decision journal; its %s is recorded in the catalog only", r.id, step)
         return stored
 
     def _journalled(self, r: Release) -> bool:
@@ -167,8 +169,11 @@ class ReleaseService:
 
 def write_journal(journal: BlobStore | None, r: Release) -> None:
     if journal is not None:
-        journal.put(f"{JOURNAL}{r.id}.json", json.dumps(r.as_dict(), indent=2, sort_keys=True).encode(),
-                    content_type="application/json")
+        journal.put(
+            f"{JOURNAL}{r.id}.json",
+            json.dumps(r.as_dict(), indent=2, sort_keys=True).encode(),
+            content_type="application/json",
+        )
 
 
 def read_journal(journal: BlobStore, release_id: str) -> dict | None:
@@ -224,6 +229,7 @@ def restore_releases(catalog, journal: BlobStore) -> int:
 
 # --- the flow -------------------------------------------------------------------------------
 
+
 @dataclass
 class PublishTarget:
     """Where releases go and how they are addressed."""
@@ -254,8 +260,11 @@ def _reread(archive: Archive, release_id: str) -> Release:
     """A release read again, as it is now; a release is never deleted, so it is there."""
     doc = archive.catalog.get_release(release_id)
     if doc is None:
-        raise NoSuchRelease(f"release {release_id!r} vanished from the catalog while it ran; "
-                             "`strongroom release list` shows what the catalog holds", "id")
+        raise NoSuchRelease(
+            f"release {release_id!r} vanished from the catalog while it ran; "
+            "`strongroom release list` shows what the catalog holds",
+            "id",
+        )
     return Release.from_dict(doc)
 
 
@@ -274,10 +283,17 @@ def _store(archive: Archive, r: Release, **changes) -> Release:
                 return r
 
 
-def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
-                poll: Callable[[Archive, str], object] | None = None, journal: BlobStore | None = None,
-                clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900,
-                admins: Iterable[str] | None = None) -> FlowReport:
+def run_release(
+    archive: Archive,
+    target: PublishTarget,
+    release_id: str,
+    *,
+    poll: Callable[[Archive, str], object] | None = None,
+    journal: BlobStore | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    lock_seconds: float = 900,
+    admins: Iterable[str] | None = None,
+) -> FlowReport:
     """Carry an approved release through: check it is a verified decision (journal, two admins,
     the rules), poll every AU now, refuse it when one is not healthy, else publish it.
     Re-running finishes an interrupted run; a published, refused or withdrawn release only
@@ -292,8 +308,16 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
     report = FlowReport(r)
 
     def again() -> FlowReport:  # withdrawn meanwhile: the run that takes it down
-        return run_release(archive, target, release_id, poll=poll, journal=journal, clock=clock,
-                           lock_seconds=lock_seconds, admins=admins)
+        return run_release(
+            archive,
+            target,
+            release_id,
+            poll=poll,
+            journal=journal,
+            clock=clock,
+            lock_seconds=lock_seconds,
+            admins=admins,
+        )
 
     if r.state == rules.WITHDRAWN:
         report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal)
@@ -307,16 +331,26 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
     why = unverified(r, journal, admins)
     if why is not None:
         log.error("release %s refused, nothing published: it is not a verified decision: %s", r.id, why)
-        r = _store(archive, r, state=rules.REFUSED, reason=f"not a verified release decision: {why}",
-                   progress={"step": "refused", "at": clock().isoformat(timespec="seconds")})
+        r = _store(
+            archive,
+            r,
+            state=rules.REFUSED,
+            reason=f"not a verified release decision: {why}",
+            progress={"step": "refused", "at": clock().isoformat(timespec="seconds")},
+        )
         if r.state == rules.REFUSED:
             archive.catalog.add_events(rules.decision_events(r, "refused"))
         report.release = r
         return report
 
     started = time.monotonic()
-    r = _store(archive, r, state=rules.RUNNING, reason=None,
-               progress={"step": "polling", "done": 0, "of": len(r.aus), "polls": {}})
+    r = _store(
+        archive,
+        r,
+        state=rules.RUNNING,
+        reason=None,
+        progress={"step": "polling", "done": 0, "of": len(r.aus), "polls": {}},
+    )
     try:
         polls: dict[str, str] = {}
         for au in r.aus:
@@ -324,11 +358,18 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
             status = getattr(result, "status", "")
             polls[au] = status
             if status not in HEALTHY:
-                why = (f"AU {au} is not healthy: its poll is {status or 'missing'}"
-                       f" ({getattr(result, 'message', '')}). Nothing was published; repair the AU "
-                       "(`strongroom audit`) and propose again")
-                r = _store(archive, r, state=rules.REFUSED, reason=why,
-                           progress={"step": "refused", "polls": polls, "at": clock().isoformat(timespec="seconds")})
+                why = (
+                    f"AU {au} is not healthy: its poll is {status or 'missing'}"
+                    f" ({getattr(result, 'message', '')}). Nothing was published; repair the AU "
+                    "(`strongroom audit`) and propose again"
+                )
+                r = _store(
+                    archive,
+                    r,
+                    state=rules.REFUSED,
+                    reason=why,
+                    progress={"step": "refused", "polls": polls, "at": clock().isoformat(timespec="seconds")},
+                )
                 if r.state == rules.REFUSED:
                     archive.catalog.add_events(rules.decision_events(r, "refused"))
                 write_journal(journal, r)
@@ -342,15 +383,20 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
         r = _store(archive, r, progress={**r.progress, "step": "rendering"})
         started = time.monotonic()
         now = clock()
-        render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds,
-                            journal=journal)
+        render_id = publish(archive, target, including=r, clock=lambda: now, lock_seconds=lock_seconds, journal=journal)
         report.seconds["publish"] = time.monotonic() - started
         current = _reread(archive, r.id)
         if current.state == rules.WITHDRAWN:  # withdrawn while rendering: render again without it
             return again()
-        r = _store(archive, current, state=rules.PUBLISHED, render_id=render_id,
-                   published_at=now.isoformat(timespec="seconds"), urls=public_urls(target, r),
-                   progress={"step": "published", "polls": polls, "render_id": render_id})
+        r = _store(
+            archive,
+            current,
+            state=rules.PUBLISHED,
+            render_id=render_id,
+            published_at=now.isoformat(timespec="seconds"),
+            urls=public_urls(target, r),
+            progress={"step": "published", "polls": polls, "render_id": render_id},
+        )
         archive.catalog.add_events(rules.decision_events(r, "published"))
         write_journal(journal, r)
         report.release, report.render_id = r, render_id
@@ -358,8 +404,13 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
     except Retry:
         raise
     except Exception as e:
-        r = _store(archive, r, state=rules.FAILED, reason=f"{type(e).__name__}: {e}",
-                   progress={**r.progress, "step": "failed", "at": clock().isoformat(timespec="seconds")})
+        r = _store(
+            archive,
+            r,
+            state=rules.FAILED,
+            reason=f"{type(e).__name__}: {e}",
+            progress={**r.progress, "step": "failed", "at": clock().isoformat(timespec="seconds")},
+        )
         write_journal(journal, r)
         raise
 
@@ -367,12 +418,14 @@ def run_release(archive: Archive, target: PublishTarget, release_id: str, *,
 def public_urls(target: PublishTarget, r: Release) -> dict:
     site = target.site_base_url.rstrip("/")
     replay = target.replay_base_url.rstrip("/")
-    titles = {t: {"site": f"{site}/{t}/", "replay": f"{replay}/{replay_collection(*t.split('/')[:2])}/"}
-              for t in r.titles}
+    titles = {
+        t: {"site": f"{site}/{t}/", "replay": f"{replay}/{replay_collection(*t.split('/')[:2])}/"} for t in r.titles
+    }
     return {"site": f"{site}/", "replay": f"{replay}/", "titles": titles}
 
 
 # --- publishing -----------------------------------------------------------------------------
+
 
 def read_pointer(public: BlobStore) -> dict | None:
     try:
@@ -382,9 +435,15 @@ def read_pointer(public: BlobStore) -> dict | None:
         return None
 
 
-def publish(archive: Archive, target: PublishTarget, *, including: Release | None = None,
-            clock: Callable[[], datetime] = utcnow, lock_seconds: float = 900,
-            journal: BlobStore | None = None) -> str:
+def publish(
+    archive: Archive,
+    target: PublishTarget,
+    *,
+    including: Release | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    lock_seconds: float = 900,
+    journal: BlobStore | None = None,
+) -> str:
     """Render every published release (plus `including`, already verified by run_release), upload
     it as a new render, switch the pointer, prune older renders. Returns the render id. One
     publish at a time. A release the catalog calls published but the journal does not back is
@@ -398,18 +457,21 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
     try:
         # Admins are checked when a release is decided and run, not again: an admin who leaves
         # does not take down what was released with their approval.
-        releases = decided_releases(archive.catalog.list_releases(), journal,
-                                    skip=including.id if including else None)
+        releases = decided_releases(archive.catalog.list_releases(), journal, skip=including.id if including else None)
         public = rules.public_aus(releases, including)
         now = clock()
         titles = released_titles(archive, public, now)
         render_id = _render_id(public, titles, now)
         scratch = Path(tempfile.mkdtemp(prefix="release-", dir=target.scratch))
         try:
-
-            report = render_release(titles, scratch, site_base_url=target.site_base_url,
-                                    replay_base_url=target.replay_base_url, now=now,
-                                    use_pagefind=target.use_pagefind)
+            report = render_release(
+                titles,
+                scratch,
+                site_base_url=target.site_base_url,
+                replay_base_url=target.replay_base_url,
+                now=now,
+                use_pagefind=target.use_pagefind,
+            )
             _write_extras(titles, target, scratch)
             prefix = f"{RENDERS}{render_id}/"
             deposited = deposited_paths(titles)
@@ -418,14 +480,19 @@ def publish(archive: Archive, target: PublishTarget, *, including: Release | Non
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         pointer = {
-            "render_id": render_id, "prefix": prefix, "site": prefix + "site/", "replay": prefix + "replay/",
+            "render_id": render_id,
+            "prefix": prefix,
+            "site": prefix + "site/",
+            "replay": prefix + "replay/",
             "rendered_at": now.isoformat(timespec="seconds"),
-            "aus": sorted(public), "releases": sorted({r.id for r in public.values()}),
+            "aus": sorted(public),
+            "releases": sorted({r.id for r in public.values()}),
             "collections": sorted({t.collection for t in titles}),
         }
         # LAST: until this PUT the previous render is what everyone sees.
-        target.public.put(POINTER, json.dumps(pointer, indent=2, sort_keys=True).encode(),
-                          content_type="application/json")
+        target.public.put(
+            POINTER, json.dumps(pointer, indent=2, sort_keys=True).encode(), content_type="application/json"
+        )
         settled = target.switch(prefix) if target.switch else True
         if settled:
             prune(target.public, keep=prefix)
@@ -459,8 +526,13 @@ def _write_extras(titles, target: PublishTarget, scratch: Path) -> None:
     (scratch / "site").mkdir(parents=True, exist_ok=True)
     (scratch / "site" / "404.html").write_text(NOT_FOUND_PAGE, "utf-8")
     plan = SitePlan(titles, target.site_base_url or "http://localhost")
-    large = {plan.file_url(au, f): file_site_path(au, f)
-             for t in titles for au in t.aus for f in au.files if f.size > LARGE_BYTES}
+    large = {
+        plan.file_url(au, f): file_site_path(au, f)
+        for t in titles
+        for au in t.aus
+        for f in au.files
+        if f.size > LARGE_BYTES
+    }
     (scratch / "replay").mkdir(parents=True, exist_ok=True)
     (scratch / "replay" / LARGE).write_text(json.dumps(large, indent=1, sort_keys=True), "utf-8")
 
@@ -468,20 +540,37 @@ def _write_extras(titles, target: PublishTarget, scratch: Path) -> None:
 def _extra_paths(root: Path, listed: list[str]) -> list[str]:
     """Files the renderer wrote without listing them (templates, static assets): upload all."""
     seen = set(listed)
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and p.relative_to(root).as_posix() not in seen)
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).as_posix() not in seen
+    )
 
 
 def _render_id(public: dict[str, Release], titles, now: datetime) -> str:
-    basis = json.dumps({"aus": {au: [r.id, r.revision] for au, r in sorted(public.items())},
-                        "versions": {a.au_id: a.ocfl_version for t in titles for a in t.aus}}, sort_keys=True)
+    basis = json.dumps(
+        {
+            "aus": {au: [r.id, r.revision] for au, r in sorted(public.items())},
+            "versions": {a.au_id: a.ocfl_version for t in titles for a in t.aus},
+        },
+        sort_keys=True,
+    )
     return f"{now:%Y%m%dT%H%M%SZ}-{hashlib.sha256(basis.encode()).hexdigest()[:8]}"
 
 
-CONTENT_TYPES = {".cdxj": "text/plain; charset=utf-8", ".warc": "application/warc", ".wacz": "application/wacz",
-                 ".yaml": "text/yaml; charset=utf-8", ".txt": "text/plain; charset=utf-8",
-                 ".html": "text/html; charset=utf-8", ".json": "application/json", ".js": "text/javascript",
-                 ".css": "text/css", ".xml": "application/xml", ".pdf": "application/pdf"}
+CONTENT_TYPES = {
+    ".cdxj": "text/plain; charset=utf-8",
+    ".warc": "application/warc",
+    ".wacz": "application/wacz",
+    ".yaml": "text/yaml; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".xml": "application/xml",
+    ".pdf": "application/pdf",
+}
 
 
 def content_type(name: str) -> str:
@@ -516,6 +605,7 @@ def prune(public: BlobStore, keep: str) -> int:
 
 
 # --- reading released AUs from a node -------------------------------------------------------
+
 
 def healthy_nodes(archive: Archive, au: str) -> list[NodeStore]:
     """Nodes whose copy the last poll found ok or repaired, then the others with a verified copy."""
@@ -569,8 +659,9 @@ def _released_au_from(store: BlobStore, au: str):
         except JatsError as e:  # kept and published as a file, without an article page
             log.warning("%s: %s is not readable JATS (%s); published as a file only", au, path, e)
             continue
-        articles.append(ReleasedArticle(article, tuple(files[p] for p in sorted(by_dir[posixpath.dirname(path)])),
-                                        path))
+        articles.append(
+            ReleasedArticle(article, tuple(files[p] for p in sorted(by_dir[posixpath.dirname(path)])), path)
+        )
     created = inv.head_version.created
     deposited = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else created
     return ReleasedAu(au, inv.head, tuple(articles), tuple(files[p] for p in sorted(files)), deposited)
@@ -592,14 +683,24 @@ def released_titles(archive: Archive, public: dict[str, Release], now: datetime)
         record = archive.catalog.get_au(aus[0])
         lic_url, lic_name = rules.LICENSES[r.proposal.license]
         publisher, title_id = title.split("/")
-        titles.append(ReleasedTitle(
-            publisher_id=publisher, publisher_name=(record.publisher_name if record else None) or publisher,
-            title_id=title_id, journal_title=(record.journal_title if record else None) or title_id,
-            issn=record.issn if record else None, eissn=record.eissn if record else None,
-            license_id=r.proposal.license, license_url=lic_url, license_name=lic_name,
-            trigger=rules.as_trigger(r.proposal.trigger), trigger_date=_trigger_date(r),
-            release_date=_day(r.published_at) or now.date(), attestation_url=None,
-            aus=tuple(released_au(archive, a) for a in aus)))
+        titles.append(
+            ReleasedTitle(
+                publisher_id=publisher,
+                publisher_name=(record.publisher_name if record else None) or publisher,
+                title_id=title_id,
+                journal_title=(record.journal_title if record else None) or title_id,
+                issn=record.issn if record else None,
+                eissn=record.eissn if record else None,
+                license_id=r.proposal.license,
+                license_url=lic_url,
+                license_name=lic_name,
+                trigger=rules.as_trigger(r.proposal.trigger),
+                trigger_date=_trigger_date(r),
+                release_date=_day(r.published_at) or now.date(),
+                attestation_url=None,
+                aus=tuple(released_au(archive, a) for a in aus),
+            )
+        )
     return titles
 
 

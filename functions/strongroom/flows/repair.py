@@ -42,8 +42,11 @@ def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 def node_distances(nodes: Iterable) -> Callable[[str, str], float]:
     """distance(from_region, to_region) in km from the nodes' lat/lon (config.Node); unknown places
     count as the far side of the Earth, so they are tried last but still tried."""
-    where = {n.region: (n.lat, n.lon) for n in nodes if getattr(n, "lat", None) is not None
-             and getattr(n, "lon", None) is not None}
+    where = {
+        n.region: (n.lat, n.lon)
+        for n in nodes
+        if getattr(n, "lat", None) is not None and getattr(n, "lon", None) is not None
+    }
 
     def distance(source: str, target: str) -> float:
         if source == target:
@@ -95,8 +98,14 @@ class RepairReport:
         return json.dumps(self.as_dict(), sort_keys=True).encode()
 
 
-def repair(object_id: str, tally: Tally, stores: Mapping[str, BlobStore], distances: Callable[[str, str], float],
-           *, on_repaired: Callable[[RepairAction], None] | None = None) -> RepairReport:
+def repair(
+    object_id: str,
+    tally: Tally,
+    stores: Mapping[str, BlobStore],
+    distances: Callable[[str, str], float],
+    *,
+    on_repaired: Callable[[RepairAction], None] | None = None,
+) -> RepairReport:
     """Restore every damaged or missing copy in tally; content first, the root inventory last.
 
     on_repaired(action) is called after each verified repair (audit records the PREMIS event
@@ -117,10 +126,19 @@ def repair(object_id: str, tally: Tally, stores: Mapping[str, BlobStore], distan
     roots_checked: dict[str, str | None] = {}
     for key, node, copy in bad:
         if key in tally.unrepairable:
-            report.actions.append(RepairAction(key, node, copy.status, "unrepairable", detail=(
-                "no node holds a copy that agrees with the inventory and the other nodes; nothing was written. "
-                "Find the bytes elsewhere (publisher, release copies), check them against the inventory's sha512, "
-                "and put them back by hand")))
+            report.actions.append(
+                RepairAction(
+                    key,
+                    node,
+                    copy.status,
+                    "unrepairable",
+                    detail=(
+                        "no node holds a copy that agrees with the inventory and the other nodes; nothing was written. "
+                        "Find the bytes elsewhere (publisher, release copies), check them against the inventory's sha512, "
+                        "and put them back by hand"
+                    ),
+                )
+            )
             continue
         target = stores[node]
         if node not in roots_checked:
@@ -150,8 +168,15 @@ def _ensure_storage_root(store: BlobStore) -> str | None:
     return None
 
 
-def _restore(root: str, key: str, node: str, copy: Copy, tally: Tally, stores: Mapping[str, BlobStore],
-             distances: Callable[[str, str], float]) -> RepairAction:
+def _restore(
+    root: str,
+    key: str,
+    node: str,
+    copy: Copy,
+    tally: Tally,
+    stores: Mapping[str, BlobStore],
+    distances: Callable[[str, str], float],
+) -> RepairAction:
     if tally.copies[key][node].status == OK:
         raise RefusedOverwrite(f"{node}/{key} was judged ok; repair never writes over a good copy")
     full, want = f"{root}/{key}", tally.expected[key]
@@ -163,8 +188,9 @@ def _restore(root: str, key: str, node: str, copy: Copy, tally: Tally, stores: M
         action.status, action.detail = "deferred", f"node unreachable ({e}); the next poll repairs it"
         return action
     if copy.status == DAMAGED:
-        if current is None or (current.version_id is not None and copy.version_id is not None
-                               and current.version_id != copy.version_id):
+        if current is None or (
+            current.version_id is not None and copy.version_id is not None and current.version_id != copy.version_id
+        ):
             action.status = "skipped"
             action.detail = "the copy changed since the vote (another repair or a write); poll again to judge it"
             return action
@@ -174,8 +200,10 @@ def _restore(root: str, key: str, node: str, copy: Copy, tally: Tally, stores: M
         return action
 
     # Same key first, then other keys with the same bytes (root inventory <-> head version inventory).
-    sources = sorted(((n, k) for n, k in tally.sources(key) if (n, k) != (node, key)),
-                     key=lambda nk: (nk[1] != key, distances(nk[0], node), nk))
+    sources = sorted(
+        ((n, k) for n, k in tally.sources(key) if (n, k) != (node, key)),
+        key=lambda nk: (nk[1] != key, distances(nk[0], node), nk),
+    )
     tried: list[str] = []
     for source, source_key in sources:
         try:
@@ -195,6 +223,9 @@ def _restore(root: str, key: str, node: str, copy: Copy, tally: Tally, stores: M
         tried.append(f"{source}: the copy read back as sha512 {check.sha512[:16]}..., not {want[:16]}...")
     if sources and all("unreachable" in t for t in tried):
         action.status = "deferred"
-    action.detail = ("no agreeing node could supply it: " + "; ".join(tried) + ". The next poll tries again"
-                     if tried else "no other node holds an agreeing copy")
+    action.detail = (
+        "no agreeing node could supply it: " + "; ".join(tried) + ". The next poll tries again"
+        if tried
+        else "no other node holds an agreeing copy"
+    )
     return action

@@ -23,7 +23,9 @@ def commit_order(keys: list[str]) -> list[str]:
     def rank(key: str) -> tuple[int, str]:
         name = key.rsplit("/", 1)[-1]
         parts = key.split("/")
-        is_root_inventory = name.startswith("inventory.json") and not (len(parts) >= 2 and parts[-2].startswith("v") and parts[-2][1:].isdigit())
+        is_root_inventory = name.startswith("inventory.json") and not (
+            len(parts) >= 2 and parts[-2].startswith("v") and parts[-2][1:].isdigit()
+        )
         if is_root_inventory:
             return (3, key)
         if name.startswith("inventory.json"):
@@ -80,7 +82,7 @@ def sync_object(source: BlobStore, target: BlobStore, object_root: str) -> SyncR
             if theirs is not None and same_bytes(theirs, target.head(key) or mine):
                 result.already += 1
                 continue
-            if key[len(prefix):] not in MUTABLE:
+            if key[len(prefix) :] not in MUTABLE:
                 result.conflicts.append(key)
                 continue
         copy_verified(source, target, key)

@@ -45,7 +45,7 @@ class AuditRequest:
         if event is None:
             return cls()
         if not isinstance(event, dict):
-            raise BadRequest(f"expected a JSON object such as {{}} or {{\"aus\": [\"pub/title/au\"]}}, got {event!r}")
+            raise BadRequest(f'expected a JSON object such as {{}} or {{"aus": ["pub/title/au"]}}, got {event!r}')
         aus = event.get("aus") or ()
         if isinstance(aus, str) or not all(isinstance(a, str) for a in aus):
             raise BadRequest(f"aus must be a list of AU ids (publisher/title/au), got {aus!r}")
@@ -74,20 +74,35 @@ class AuditResult:
 
 
 def summary(report: PollReport) -> PollSummary:
-    return PollSummary(report.au, report.status, report.agreement, dict(report.nodes),
-                       int(report.repair.get("repaired", 0)), list(report.unrepairable), report.message)
+    return PollSummary(
+        report.au,
+        report.status,
+        report.agreement,
+        dict(report.nodes),
+        int(report.repair.get("repaired", 0)),
+        list(report.unrepairable),
+        report.message,
+    )
 
 
 def add_metrics(m: Metrics, report: PollReport) -> None:
     """EMF metrics of one poll; Unrepairable > 0 raises template.yaml's AuditUnrepairableAlarm."""
     nodes = (report.tally or {}).get("nodes", {})
-    m.add_metric(name="BytesHashed", unit=MetricUnit.Bytes,
-                 value=sum(c.get("bytes_read", 0) for c in report.cost.values()))
-    for name, key in (("FilesOk", "ok"), ("FilesDamaged", "damaged"), ("FilesMissing", "missing"),
-                      ("FilesExtra", "extra")):
+    m.add_metric(
+        name="BytesHashed", unit=MetricUnit.Bytes, value=sum(c.get("bytes_read", 0) for c in report.cost.values())
+    )
+    for name, key in (
+        ("FilesOk", "ok"),
+        ("FilesDamaged", "damaged"),
+        ("FilesMissing", "missing"),
+        ("FilesExtra", "extra"),
+    ):
         m.add_metric(name=name, unit=MetricUnit.Count, value=sum(n.get(key, 0) for n in nodes.values()))
-    m.add_metric(name="NodesUnavailable", unit=MetricUnit.Count,
-                 value=sum(1 for s in report.nodes.values() if s == "unavailable"))
+    m.add_metric(
+        name="NodesUnavailable",
+        unit=MetricUnit.Count,
+        value=sum(1 for s in report.nodes.values() if s == "unavailable"),
+    )
     m.add_metric(name="Repairs", unit=MetricUnit.Count, value=int(report.repair.get("repaired", 0)))
     m.add_metric(name="Unrepairable", unit=MetricUnit.Count, value=len(report.unrepairable))
     m.add_metric(name="PollsInconclusive", unit=MetricUnit.Count, value=int(report.status == "inconclusive"))
@@ -108,15 +123,29 @@ def handler(event, context: LambdaContext) -> dict:
         add_metrics(metrics, report)
         metrics.flush_metrics()  # one EMF record per poll (each carries its own counts)
         log = logger.error if report.alarm else logger.info
-        log("polled", extra={"au": report.au, "status": report.status, "agreement": report.agreement,
-                             "nodes": report.nodes, "unrepairable": report.unrepairable, "detail": report.message})
+        log(
+            "polled",
+            extra={
+                "au": report.au,
+                "status": report.status,
+                "agreement": report.agreement,
+                "nodes": report.nodes,
+                "unrepairable": report.unrepairable,
+                "detail": report.message,
+            },
+        )
         result.polls.append(summary(report))
         if report.status != "inconclusive":
             att = attestation.publish_au(archive, public, report.au, regions)
             result.attestation += [att.json_key, att.html_key]
 
-    _, result.left = poll_each(archive, aus, voter=compose.voter(), after_each=after_each,
-                               keep_going=lambda: context.get_remaining_time_in_millis() > MARGIN_MS)
+    _, result.left = poll_each(
+        archive,
+        aus,
+        voter=compose.voter(),
+        after_each=after_each,
+        keep_going=lambda: context.get_remaining_time_in_millis() > MARGIN_MS,
+    )
     if result.polls:
         result.attestation += attestation.publish_index(archive, public, regions)
     return asdict(result)

@@ -56,8 +56,16 @@ def handler(event: dict, context: LambdaContext) -> dict:
     result = vote(compose.auditor_store(), request.au, request.nonce, request.node, keys=request.keys)
     metrics.add_metric(name="BytesHashed", unit=MetricUnit.Bytes, value=result.bytes_read)
     metrics.add_metric(name="FilesHashed", unit=MetricUnit.Count, value=len(result.files))
-    logger.info("voted", extra={"au": request.au, "files": len(result.files), "bytes": result.bytes_read,
-                                "missing": len(result.missing), "unavailable": result.unavailable})
+    logger.info(
+        "voted",
+        extra={
+            "au": request.au,
+            "files": len(result.files),
+            "bytes": result.bytes_read,
+            "missing": len(result.missing),
+            "unavailable": result.unavailable,
+        },
+    )
     key = handover_key(request.au, request.nonce.hex(), request.node)
     compose.votes_store().put(key, gzip.compress(result.to_json(), mtime=0), content_type="application/gzip")
     return {"vote_key": key, "files": len(result.files), "bytes": result.bytes_read}

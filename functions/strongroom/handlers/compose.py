@@ -27,8 +27,10 @@ def archive(cfg: Settings | None = None) -> Archive:
     on_aws = not clients.on_local_endpoints()
     # Locally, `strongroom chaos offline` revokes the archive's rights on a node bucket: that refusal is the node
     # being unreachable. On AWS a refusal is a misconfiguration and stays an error.
-    nodes = [NodeStore(n, S3BlobStore(clients.s3(n.region if on_aws else None), n.bucket,
-                                      denied_is_unavailable=not on_aws)) for n in cfg.nodes]
+    nodes = [
+        NodeStore(n, S3BlobStore(clients.s3(n.region if on_aws else None), n.bucket, denied_is_unavailable=not on_aws))
+        for n in cfg.nodes
+    ]
     return Archive(
         ingest=S3BlobStore(clients.s3(), cfg.ingest_bucket),
         nodes=nodes,
@@ -92,26 +94,31 @@ def auditor_store() -> S3BlobStore:
 # (and lambda_environment sets locally): who the admins are, which function runs a release,
 # where the public site and replay answer, and (AWS) which CloudFront distribution to switch.
 
+
 def start_release_worker(release_id: str) -> None:
     """Hand a release to the worker function, asynchronously (it may run for minutes)."""
     name = environment().release_worker
     if not name:
-        raise RuntimeError("STRONGROOM_RELEASE_WORKER is not set: the template sets it to the release worker's "
-                           "function name (locally the runtime does)")
+        raise RuntimeError(
+            "STRONGROOM_RELEASE_WORKER is not set: the template sets it to the release worker's "
+            "function name (locally the runtime does)"
+        )
     AsyncInvoker(clients.lambda_(), name)({"release_id": release_id})
 
 
 def release_service():
     cfg = settings()
-    return ReleaseService(archive(cfg), start=start_release_worker,
-                          journal=S3BlobStore(clients.s3(), cfg.ingest_bucket))
+    return ReleaseService(
+        archive(cfg), start=start_release_worker, journal=S3BlobStore(clients.s3(), cfg.ingest_bucket)
+    )
 
 
 def publish_target():
     env = environment()
     switch = OriginSwitch(clients.cloudfront(), env.site_distribution) if env.site_distribution else None
-    return PublishTarget(public=public_store(), site_base_url=env.site_url, replay_base_url=env.replay_url,
-                         switch=switch)
+    return PublishTarget(
+        public=public_store(), site_base_url=env.site_url, replay_base_url=env.replay_url, switch=switch
+    )
 
 
 def restore_releases() -> int:

@@ -27,10 +27,10 @@ from strongroom.handlers import compose
 
 logger = Logger(service="strongroom-ingest")
 metrics = Metrics(namespace="strongroom", service="ingest")
-persistence = DynamoDBPersistenceLayer(table_name=settings().catalog_table, key_attr="pk", sort_key_attr="sk",
-                                       static_pk_value=IDEMPOTENCY_PK)
-once = IdempotencyConfig(event_key_jmespath="[bucket, key, version_id, sequencer]",
-                         expires_after_seconds=7 * 24 * 3600)
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings().catalog_table, key_attr="pk", sort_key_attr="sk", static_pk_value=IDEMPOTENCY_PK
+)
+once = IdempotencyConfig(event_key_jmespath="[bucket, key, version_id, sequencer]", expires_after_seconds=7 * 24 * 3600)
 
 
 @dataclass(frozen=True)
@@ -55,16 +55,25 @@ class IngestResult:
 
 
 def parse(event: S3Event) -> list[PackageEvent]:
-    return [PackageEvent(r.s3.bucket.name, unquote_plus(r.s3.get_object.key), r.s3.get_object.version_id,
-                         r.s3.get_object.sequencer, r.s3.get_object.size) for r in event.records]
+    return [
+        PackageEvent(
+            r.s3.bucket.name,
+            unquote_plus(r.s3.get_object.key),
+            r.s3.get_object.version_id,
+            r.s3.get_object.sequencer,
+            r.s3.get_object.size,
+        )
+        for r in event.records
+    ]
 
 
 @idempotent_function(data_keyword_argument="package", persistence_store=persistence, config=once)
 def ingest_once(package: dict) -> dict:
     outcome = ingest_package(compose.archive(), package["key"])
     metrics.add_metric(name=f"Packages_{outcome.status}", unit=MetricUnit.Count, value=1)
-    return asdict(IngestResult(outcome.key, outcome.status, outcome.au, outcome.version, outcome.report_key,
-                               outcome.copies))
+    return asdict(
+        IngestResult(outcome.key, outcome.status, outcome.au, outcome.version, outcome.report_key, outcome.copies)
+    )
 
 
 @metrics.log_metrics

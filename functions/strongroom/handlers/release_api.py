@@ -60,6 +60,7 @@ ReleaseIdParam = Annotated[str, PathParam(pattern=ID_PATTERN, description="a rel
 
 # --- the request and answer shapes (they make docs/openapi.json) ------------------------
 
+
 class BoardIn(BaseModel):
     """The board's vote on the trigger (CLOCKSS: at least 75% in favour, at most two against)."""
 
@@ -78,8 +79,9 @@ class EvidenceIn(BaseModel):
     unavailable_since: date | None = Field(None, description="first day the content was unavailable")
     unavailable_until: date | None = Field(None, description="last day seen unavailable; omit if it still is")
     ceased_on: date | None = Field(None, description="when the publisher ceased publishing")
-    publisher_statement: str | None = Field(None, max_length=20000,
-                                               description="the publisher's statement (consent, or ceasing)")
+    publisher_statement: str | None = Field(
+        None, max_length=20000, description="the publisher's statement (consent, or ceasing)"
+    )
 
 
 class ProposalIn(BaseModel):
@@ -123,8 +125,9 @@ class ReleaseList(BaseModel):
 
 
 class BrokenRuleOut(BaseModel):
-    field: str | None = Field(description="the request field at fault, dotted (evidence.board.for); null for "
-                                          "the whole request")
+    field: str | None = Field(
+        description="the request field at fault, dotted (evidence.board.for); null for the whole request"
+    )
     rule: str = Field(description="the rule's short name")
     message: str = Field(description="what is wrong with this field and what to do")
 
@@ -142,15 +145,19 @@ def _error(description: str) -> dict:
 
 # Each error answer of the API. 403 is also API Gateway's own answer to an unsigned or badly
 # signed request (and to an unknown route or method): x-amzn-ErrorType says which.
-_ERRORS = {400: _error("the body is not JSON, or nested deeper than 32 levels"),
-           403: _error("not signed (MissingAuthenticationTokenException), a bad signature "
-                       "(InvalidSignatureException, IncompleteSignatureException), an unknown access key "
-                       "(UnrecognizedClientException), not an admin, or the proposer approving their own release"),
-           404: _error("no such release or AU"),
-           409: _error("already released, in another release, or approved by someone else"),
-           413: _error("the body is larger than 1 MB"),
-           415: _error("the body is neither JSON nor a form (Content-Type)"),
-           422: _error("malformed, or against the agreements' rules; lists every field at fault")}
+_ERRORS = {
+    400: _error("the body is not JSON, or nested deeper than 32 levels"),
+    403: _error(
+        "not signed (MissingAuthenticationTokenException), a bad signature "
+        "(InvalidSignatureException, IncompleteSignatureException), an unknown access key "
+        "(UnrecognizedClientException), not an admin, or the proposer approving their own release"
+    ),
+    404: _error("no such release or AU"),
+    409: _error("already released, in another release, or approved by someone else"),
+    413: _error("the body is larger than 1 MB"),
+    415: _error("the body is neither JSON nor a form (Content-Type)"),
+    422: _error("malformed, or against the agreements' rules; lists every field at fault"),
+}
 
 
 def errors(*statuses: int) -> dict:
@@ -163,6 +170,7 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json
 
 # --- who is calling ------------------------------------------------------------------------
 
+
 def admins() -> set[str]:
     return set(environment().admin_arns)
 
@@ -172,15 +180,22 @@ def caller() -> str:
     identity = app.current_event.request_context.identity
     arn = identity.user_arn if identity else None
     if not arn:
-        raise Unauthenticated("the request is not signed: sign it with SigV4 (service execute-api) "
-                              "using an admin's keys, e.g. `strongroom release … --as alice`", "Authorization")
+        raise Unauthenticated(
+            "the request is not signed: sign it with SigV4 (service execute-api) "
+            "using an admin's keys, e.g. `strongroom release … --as alice`",
+            "Authorization",
+        )
     if arn not in admins():
-        raise NotAllowed(f"{arn} is not a release admin; only admins may propose, approve or withdraw "
-                         f"releases (see {ADMINS_ENV})", "Authorization", "admin")
+        raise NotAllowed(
+            f"{arn} is not a release admin; only admins may propose, approve or withdraw releases (see {ADMINS_ENV})",
+            "Authorization",
+            "admin",
+        )
     return arn
 
 
 # --- routes --------------------------------------------------------------------------------
+
 
 def _service():
 
@@ -193,15 +208,30 @@ def _answer(status: int, r: rules.Release) -> Response:
 
 def _proposal(body: ProposalIn) -> Proposal:
     ev, b = body.evidence, body.evidence.board
-    return Proposal(trigger=body.trigger, license=body.license, aus=tuple(body.aus or ()), title=body.title,
-                    evidence=Evidence(board=BoardVote(b.in_favour, b.against, b.abstain, b.decided_on),
-                                      unavailable_since=ev.unavailable_since, unavailable_until=ev.unavailable_until,
-                                      ceased_on=ev.ceased_on, publisher_statement=ev.publisher_statement))
+    return Proposal(
+        trigger=body.trigger,
+        license=body.license,
+        aus=tuple(body.aus or ()),
+        title=body.title,
+        evidence=Evidence(
+            board=BoardVote(b.in_favour, b.against, b.abstain, b.decided_on),
+            unavailable_since=ev.unavailable_since,
+            unavailable_until=ev.unavailable_until,
+            ceased_on=ev.ceased_on,
+            publisher_statement=ev.publisher_statement,
+        ),
+    )
 
 
-@app.post("/releases", summary="Propose a release", responses={201: {"description": "proposed"},
-                                                               200: {"description": "the same proposal again"},
-                                                               **errors(400, 404, 409, 413, 415, 422)})
+@app.post(
+    "/releases",
+    summary="Propose a release",
+    responses={
+        201: {"description": "proposed"},
+        200: {"description": "the same proposal again"},
+        **errors(400, 404, 409, 413, 415, 422),
+    },
+)
 def propose(body: ProposalIn) -> Response[ReleaseOut]:
     who = caller()
     r, created = _service().propose(_proposal(body), who)
@@ -209,8 +239,11 @@ def propose(body: ProposalIn) -> Response[ReleaseOut]:
     return _answer(201 if created else 200, r)
 
 
-@app.post("/releases/<release_id>/approve", summary="Approve a release (a different admin); it then runs",
-          responses={202: {"description": "approved; the release runs"}, **errors(404, 409, 422)})
+@app.post(
+    "/releases/<release_id>/approve",
+    summary="Approve a release (a different admin); it then runs",
+    responses={202: {"description": "approved; the release runs"}, **errors(404, 409, 422)},
+)
 def approve(release_id: ReleaseIdParam) -> Response[ReleaseOut]:
     who = caller()
     r, changed = _service().approve(release_id, who)
@@ -218,9 +251,14 @@ def approve(release_id: ReleaseIdParam) -> Response[ReleaseOut]:
     return _answer(202, r)
 
 
-@app.post("/releases/<release_id>/withdraw", summary="Withdraw a release (legal takedown)",
-          responses={202: {"description": "withdrawn; the content leaves the public surfaces"},
-                     **errors(400, 404, 413, 415, 422)})
+@app.post(
+    "/releases/<release_id>/withdraw",
+    summary="Withdraw a release (legal takedown)",
+    responses={
+        202: {"description": "withdrawn; the content leaves the public surfaces"},
+        **errors(400, 404, 413, 415, 422),
+    },
+)
 def withdraw(release_id: ReleaseIdParam, body: WithdrawIn) -> Response[ReleaseOut]:
     who = caller()
     r, changed = _service().withdraw(release_id, who, body.reason)
@@ -228,15 +266,19 @@ def withdraw(release_id: ReleaseIdParam, body: WithdrawIn) -> Response[ReleaseOu
     return _answer(202, r)
 
 
-@app.get("/releases", summary="List releases",
-         responses={200: {"description": "every release, oldest first"}, **errors()})
+@app.get(
+    "/releases", summary="List releases", responses={200: {"description": "every release, oldest first"}, **errors()}
+)
 def list_releases() -> ReleaseList:
     caller()
     return ReleaseList(releases=[ReleaseOut(**r.public_view()) for r in _service().releases()])
 
 
-@app.get("/releases/<release_id>", summary="A release: state, progress, public URLs",
-         responses={200: {"description": "the release"}, **errors(404, 422)})
+@app.get(
+    "/releases/<release_id>",
+    summary="A release: state, progress, public URLs",
+    responses={200: {"description": "the release"}, **errors(404, 422)},
+)
 def get_release(release_id: ReleaseIdParam) -> ReleaseOut:
     caller()
     return ReleaseOut(**_service().get(release_id).public_view())
@@ -244,8 +286,15 @@ def get_release(release_id: ReleaseIdParam) -> ReleaseOut:
 
 # Each kind of refusal and the status its callers get, in this one place. An unsigned request
 # is 403, as API Gateway answers it (with AWS_IAM auth it never reaches this function).
-STATUS = {Unauthenticated: 403, NotAllowed: 403, NoSuchRelease: 404, Conflict: 409, RuleBroken: 422,
-          Unreadable: 400, TooLarge: 413}
+STATUS = {
+    Unauthenticated: 403,
+    NotAllowed: 403,
+    NoSuchRelease: 404,
+    Conflict: 409,
+    RuleBroken: 422,
+    Unreadable: 400,
+    TooLarge: 413,
+}
 
 
 def _error_response(status: int, body: dict) -> Response:
@@ -269,41 +318,62 @@ def _field(loc) -> str | None:
 @app.exception_handler(RequestValidationError)
 def malformed(e: RequestValidationError) -> Response:
     """pydantic's findings, every one, in the one error shape (never the input's values: they may be huge)."""
-    problems = [BrokenRule(_field(err.get("loc", ())), str(err.get("type", "invalid")),
-                           str(err.get("msg", "invalid value"))) for err in e.errors()]
+    problems = [
+        BrokenRule(_field(err.get("loc", ())), str(err.get("type", "invalid")), str(err.get("msg", "invalid value")))
+        for err in e.errors()
+    ]
     if any(p.rule == "json_invalid" for p in problems):
-        return _error_response(400, error_body("the request body is not JSON: send a JSON document with "
-                                               "Content-Type: application/json", problems))
+        return _error_response(
+            400,
+            error_body(
+                "the request body is not JSON: send a JSON document with Content-Type: application/json", problems
+            ),
+        )
     fields = sorted({p.field or "the request" for p in problems})
-    message = (f"the request does not have the form this API takes ({len(problems)} "
-               f"{'problem' if len(problems) == 1 else 'problems'}, in {', '.join(fields)}): fix each one listed "
-               "under errors (docs/openapi.json describes every field) and send it again")
+    message = (
+        f"the request does not have the form this API takes ({len(problems)} "
+        f"{'problem' if len(problems) == 1 else 'problems'}, in {', '.join(fields)}): fix each one listed "
+        "under errors (docs/openapi.json describes every field) and send it again"
+    )
     return _error_response(422, error_body(message, problems))
 
 
 @app.exception_handler(RequestUnsupportedContentType)
 def unsupported(_e: RequestUnsupportedContentType) -> Response:
     kind = app.current_event.headers.get("content-type", "")
-    return _error_response(415, error_body(f"a body of Content-Type {kind!r} is not read here: send JSON with "
-                                           "Content-Type: application/json", [BrokenRule(
-                                               "Content-Type", "application/json", "send application/json")]))
+    return _error_response(
+        415,
+        error_body(
+            f"a body of Content-Type {kind!r} is not read here: send JSON with Content-Type: application/json",
+            [BrokenRule("Content-Type", "application/json", "send application/json")],
+        ),
+    )
 
 
 @app.not_found
 def no_route(_e) -> Response:
     """Behind API Gateway unreachable (it answers 403 first); said plainly for a misrouted event."""
     path = app.current_event.path
-    return _error_response(404, error_body(f"no route {app.current_event.http_method} {path}: the routes are "
-                                           "in docs/openapi.json", [BrokenRule(None, "route", f"no route {path}")]))
+    return _error_response(
+        404,
+        error_body(
+            f"no route {app.current_event.http_method} {path}: the routes are in docs/openapi.json",
+            [BrokenRule(None, "route", f"no route {path}")],
+        ),
+    )
 
 
 # How OpenAPI tools (and API Gateway's importer) name AWS_IAM auth: an Authorization header
 # holding a SigV4 signature.
-SIGV4 = APIKey.model_validate({
-    "name": "Authorization", "in": APIKeyIn.header,
-    "description": "AWS Signature Version 4 (service execute-api) with the keys of an IAM principal listed as a "
-                   "release admin",
-    "x-amazon-apigateway-authtype": "awsSigv4"})
+SIGV4 = APIKey.model_validate(
+    {
+        "name": "Authorization",
+        "in": APIKeyIn.header,
+        "description": "AWS Signature Version 4 (service execute-api) with the keys of an IAM principal listed as a "
+        "release admin",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+)
 
 
 def openapi_json() -> str:
@@ -312,12 +382,17 @@ def openapi_json() -> str:
     Powertools documents a 422 (its own HTTPValidationError) on every route; here a 422 is an
     ErrorOut, and a route with no parameters and no body has none, so that one is left out,
     with the schemas nothing refers to any more."""
-    doc = json.loads(app.get_openapi_json_schema(
-        title="strongroom release API", version="1.0.0",
-        description="Admins propose, approve, inspect and withdraw releases. Every request is signed with "
-                    "SigV4 (service execute-api, API Gateway's AWS_IAM auth); every answer carries "
-                    "x-amzn-RequestId, and every error the one body shape ErrorOut.",
-        security_schemes={"sigv4": SIGV4}, security=[{"sigv4": []}]))
+    doc = json.loads(
+        app.get_openapi_json_schema(
+            title="strongroom release API",
+            version="1.0.0",
+            description="Admins propose, approve, inspect and withdraw releases. Every request is signed with "
+            "SigV4 (service execute-api, API Gateway's AWS_IAM auth); every answer carries "
+            "x-amzn-RequestId, and every error the one body shape ErrorOut.",
+            security_schemes={"sigv4": SIGV4},
+            security=[{"sigv4": []}],
+        )
+    )
     for operations in doc["paths"].values():
         for operation in operations.values():
             if not operation.get("parameters") and "requestBody" not in operation:

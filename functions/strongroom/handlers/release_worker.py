@@ -28,9 +28,16 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return run_poll(archive, au, voter=voter)
 
     # The journal and the admins let the flow refuse a release record forged into the catalog.
-    report = run_release(compose.archive(), compose.publish_target(), release_id, journal=cfg_journal, poll=poll,
-                         admins=environment().admin_arns)
+    report = run_release(
+        compose.archive(),
+        compose.publish_target(),
+        release_id,
+        journal=cfg_journal,
+        poll=poll,
+        admins=environment().admin_arns,
+    )
     r = report.release
-    logger.info("release ran", extra={"release": r.id, "state": r.state, "render": report.render_id,
-                                      "seconds": report.seconds})
+    logger.info(
+        "release ran", extra={"release": r.id, "state": r.state, "render": report.render_id, "seconds": report.seconds}
+    )
     return {"release_id": r.id, "state": r.state, "render_id": report.render_id, "reason": r.reason}

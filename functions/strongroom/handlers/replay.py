@@ -44,16 +44,20 @@ def _current():
         if not (root / ".complete").exists():
             shutil.rmtree(ROOT, ignore_errors=True)  # /tmp is small: keep one render
             for obj in store.list(pointer["replay"]):
-                dest = root / obj.key[len(pointer["replay"]):]
+                dest = root / obj.key[len(pointer["replay"]) :]
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with store.open(obj.key) as src, dest.open("wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
             (root / "collections").mkdir(parents=True, exist_ok=True)
             (root / ".complete").touch()
         large = root / LARGE
-        _state.update(render=pointer["render_id"], large=json.loads(large.read_text()) if large.exists() else {},
-                      app=FrontEndApp(config_file=str(root / "config.yaml"),
-                                      custom_config={"collections_root": str(root / "collections")}))
+        _state.update(
+            render=pointer["render_id"],
+            large=json.loads(large.read_text()) if large.exists() else {},
+            app=FrontEndApp(
+                config_file=str(root / "config.yaml"), custom_config={"collections_root": str(root / "collections")}
+            ),
+        )
     return _state
 
 
@@ -63,12 +67,23 @@ def _environ(event: dict) -> dict:
     data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     environ = {
-        "REQUEST_METHOD": http["method"], "SCRIPT_NAME": "", "PATH_INFO": event.get("rawPath", "/"),
-        "QUERY_STRING": event.get("rawQueryString", ""), "SERVER_NAME": headers.get("host", "localhost"),
-        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": http.get("sourceIp", ""),
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO(data),
-        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
-        "CONTENT_LENGTH": str(len(data)), "CONTENT_TYPE": headers.get("content-type", ""),
+        "REQUEST_METHOD": http["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": event.get("rawPath", "/"),
+        "QUERY_STRING": event.get("rawQueryString", ""),
+        "SERVER_NAME": headers.get("host", "localhost"),
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": http.get("sourceIp", ""),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(data)),
+        "CONTENT_TYPE": headers.get("content-type", ""),
     }
     for k, v in headers.items():
         environ["HTTP_" + k.upper().replace("-", "_")] = v
@@ -80,11 +95,13 @@ def _too_large(state: dict, path: str) -> dict:
     target = path.split("/", 3)[-1] if path.count("/") >= 3 else ""
     site_path = state["large"].get(target)
     if site_path:
-        return {"statusCode": 302, "headers": {"Location": f"{environment().site_url}/{site_path}"},
-                "body": ""}
-    return {"statusCode": 502, "headers": {"Content-Type": "text/plain"},
-            "body": "This capture is larger than the replay service can answer; download the title's WACZ "
-                    "from the site and replay it locally."}
+        return {"statusCode": 302, "headers": {"Location": f"{environment().site_url}/{site_path}"}, "body": ""}
+    return {
+        "statusCode": 502,
+        "headers": {"Content-Type": "text/plain"},
+        "body": "This capture is larger than the replay service can answer; download the title's WACZ "
+        "from the site and replay it locally.",
+    }
 
 
 def handler(event: dict, context) -> dict:
@@ -114,5 +131,10 @@ def handler(event: dict, context) -> dict:
             headers[k] += ", " + v
         else:
             headers[k] = v
-    return {"statusCode": status_headers["status"], "headers": headers, "cookies": cookies,
-            "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+    return {
+        "statusCode": status_headers["status"],
+        "headers": headers,
+        "cookies": cookies,
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }

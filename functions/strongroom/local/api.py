@@ -78,9 +78,11 @@ INVALID_SIGNATURE = "InvalidSignatureException"
 INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
 UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
 ACCESS_DENIED = "AccessDeniedException"
-BAD_SIGNATURE = ("The request signature we calculated does not match the signature you provided. "
-                 "Check your AWS Secret Access Key and signing method. Consult the service documentation "
-                 "for details.")
+BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation "
+    "for details."
+)
 
 
 class AuthError(StrongroomError):
@@ -99,10 +101,14 @@ class AuthError(StrongroomError):
 
 
 def missing_token(service: str) -> AuthError:
-    return AuthError(MISSING_TOKEN, "Missing Authentication Token", "Authorization",
-                     f"sign the request with SigV4 (service {service}) using an admin's keys, e.g. "
-                     "`strongroom release … --as alice`; an unknown route or method is answered the same way, "
-                     "so check the method and path against docs/openapi.json")
+    return AuthError(
+        MISSING_TOKEN,
+        "Missing Authentication Token",
+        "Authorization",
+        f"sign the request with SigV4 (service {service}) using an admin's keys, e.g. "
+        "`strongroom release … --as alice`; an unknown route or method is answered the same way, "
+        "so check the method and path against docs/openapi.json",
+    )
 
 
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
@@ -122,69 +128,128 @@ class SigV4Verifier:
             raise missing_token(service)
         m = _AUTH.match(auth.strip())
         if not m:
-            raise AuthError(INCOMPLETE_SIGNATURE, "The Authorization header is not an AWS4-HMAC-SHA256 signature.",
-                            "Authorization", "send 'AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…' "
-                            "as botocore's SigV4Auth makes it")
+            raise AuthError(
+                INCOMPLETE_SIGNATURE,
+                "The Authorization header is not an AWS4-HMAC-SHA256 signature.",
+                "Authorization",
+                "send 'AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…' as botocore's SigV4Auth makes it",
+            )
         credential, signed_headers, signature = m.groups()
         parts = credential.split("/")
         if len(parts) != 5 or parts[4] != "aws4_request":
-            raise AuthError(INCOMPLETE_SIGNATURE, f"Malformed credential scope {credential!r}.", "Authorization",
-                            "the Credential is <access key>/<YYYYMMDD>/<region>/<service>/aws4_request")
+            raise AuthError(
+                INCOMPLETE_SIGNATURE,
+                f"Malformed credential scope {credential!r}.",
+                "Authorization",
+                "the Credential is <access key>/<YYYYMMDD>/<region>/<service>/aws4_request",
+            )
         access_key, day, region, svc, _ = parts
         stamp = h.get("x-amz-date")
         if not stamp:
-            raise AuthError(INCOMPLETE_SIGNATURE, "Authorization header requires existence of a 'X-Amz-Date' "
-                            "header.", "X-Amz-Date", "date the request (X-Amz-Date: YYYYMMDDTHHMMSSZ) and sign "
-                            "that header too")
+            raise AuthError(
+                INCOMPLETE_SIGNATURE,
+                "Authorization header requires existence of a 'X-Amz-Date' header.",
+                "X-Amz-Date",
+                "date the request (X-Amz-Date: YYYYMMDDTHHMMSSZ) and sign that header too",
+            )
         try:
             when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
-            raise AuthError(INCOMPLETE_SIGNATURE, f"X-Amz-Date {stamp!r} is not YYYYMMDDTHHMMSSZ.", "X-Amz-Date",
-                            "give the UTC time of signing as YYYYMMDDTHHMMSSZ") from None
+            raise AuthError(
+                INCOMPLETE_SIGNATURE,
+                f"X-Amz-Date {stamp!r} is not YYYYMMDDTHHMMSSZ.",
+                "X-Amz-Date",
+                "give the UTC time of signing as YYYYMMDDTHHMMSSZ",
+            ) from None
         if abs(self.clock() - when) > MAX_SKEW:
-            raise AuthError(INVALID_SIGNATURE, f"Signature expired: {stamp} is more than 15 minutes from the "
-                            "server's time.", "X-Amz-Date", "check this machine's clock and sign the request again")
+            raise AuthError(
+                INVALID_SIGNATURE,
+                f"Signature expired: {stamp} is more than 15 minutes from the server's time.",
+                "X-Amz-Date",
+                "check this machine's clock and sign the request again",
+            )
         if day != stamp[:8] or region != self.region or svc != service:
-            raise AuthError(INVALID_SIGNATURE, f"Credential should be scoped to {stamp[:8]}/{self.region}/{service}, "
-                            f"not {day}/{region}/{svc}.", "Authorization",
-                            f"sign for region {self.region} and service {service} (e.g. --region {self.region})")
+            raise AuthError(
+                INVALID_SIGNATURE,
+                f"Credential should be scoped to {stamp[:8]}/{self.region}/{service}, not {day}/{region}/{svc}.",
+                "Authorization",
+                f"sign for region {self.region} and service {service} (e.g. --region {self.region})",
+            )
         who = next((i for i in self.identities().values() if i.access_key == access_key), None)
         if who is None:
-            raise AuthError(UNRECOGNIZED_CLIENT, "The security token included in the request is invalid.",
-                            "Authorization", f"access key {access_key} is not known here: sign with an admin's "
-                            "keys (`strongroom release … --as alice` locally, --profile NAME on AWS)")
+            raise AuthError(
+                UNRECOGNIZED_CLIENT,
+                "The security token included in the request is invalid.",
+                "Authorization",
+                f"access key {access_key} is not known here: sign with an admin's "
+                "keys (`strongroom release … --as alice` locally, --profile NAME on AWS)",
+            )
         names = signed_headers.split(";")
         missing = [n for n in ("host", "x-amz-date") if n not in names]
         missing_values = [n for n in names if n not in h]
         if missing or missing_values:
-            raise AuthError(INCOMPLETE_SIGNATURE, "The signature does not cover the headers it must, or names "
-                            "headers the request does not have.", "Authorization",
-                            f"sign host and x-amz-date (unsigned: {missing}); send every signed header "
-                            f"(absent: {missing_values})")
+            raise AuthError(
+                INCOMPLETE_SIGNATURE,
+                "The signature does not cover the headers it must, or names headers the request does not have.",
+                "Authorization",
+                f"sign host and x-amz-date (unsigned: {missing}); send every signed header (absent: {missing_values})",
+            )
         if "x-amz-content-sha256" in names and h["x-amz-content-sha256"] != hashlib.sha256(body).hexdigest():
-            raise AuthError(INVALID_SIGNATURE, BAD_SIGNATURE, "X-Amz-Content-SHA256",
-                            "the body's SHA-256 differs from the signed one: sign the body you send")
-        expected = sigv4.expected_signature(method, url, body, {n: h[n] for n in names}, stamp,
-                                            who.access_key, who.secret_key, service, region)
+            raise AuthError(
+                INVALID_SIGNATURE,
+                BAD_SIGNATURE,
+                "X-Amz-Content-SHA256",
+                "the body's SHA-256 differs from the signed one: sign the body you send",
+            )
+        expected = sigv4.expected_signature(
+            method, url, body, {n: h[n] for n in names}, stamp, who.access_key, who.secret_key, service, region
+        )
         if not hmac.compare_digest(expected, signature):
-            raise AuthError(INVALID_SIGNATURE, BAD_SIGNATURE, "Authorization",
-                            "the signature was made with another secret key, or over another method, path, query, "
-                            "header or body than the one sent: sign the request exactly as sent, with the secret "
-                            "of the access key it names")
+            raise AuthError(
+                INVALID_SIGNATURE,
+                BAD_SIGNATURE,
+                "Authorization",
+                "the signature was made with another secret key, or over another method, path, query, "
+                "header or body than the one sent: sign the request exactly as sent, with the secret "
+                "of the access key it names",
+            )
         return who
 
 
-def sign(method: str, url: str, identity: ids.Identity | sigv4.Keys, region: str, body: bytes = b"",
-         headers: dict[str, str] | None = None, service: str = "execute-api") -> dict[str, str]:
+def sign(
+    method: str,
+    url: str,
+    identity: ids.Identity | sigv4.Keys,
+    region: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    service: str = "execute-api",
+) -> dict[str, str]:
     """Headers of a SigV4-signed request (what botocore's SigV4Auth adds), with a local identity's
     keys or an AWS profile's."""
-    added = sigv4.signed_headers(method, url, identity.access_key, identity.secret_key, region, body,
-                                 headers, service, getattr(identity, "token", None))
+    added = sigv4.signed_headers(
+        method,
+        url,
+        identity.access_key,
+        identity.secret_key,
+        region,
+        body,
+        headers,
+        service,
+        getattr(identity, "token", None),
+    )
     return {"Host": urlsplit(url).netloc, **added}  # the Host the signature covers
 
 
-def call_api(base_url: str, method: str, path: str, identity: ids.Identity | sigv4.Keys | None, region: str,
-             body: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
+def call_api(
+    base_url: str,
+    method: str,
+    path: str,
+    identity: ids.Identity | sigv4.Keys | None,
+    region: str,
+    body: dict | None = None,
+    timeout: float = 60,
+) -> tuple[int, dict]:
     """One signed JSON request to the API; (status, decoded body). A network failure raises
     urllib.error.URLError (OSError)."""
     import urllib.error
@@ -205,16 +270,27 @@ def call_api(base_url: str, method: str, path: str, identity: ids.Identity | sig
         return status, json.loads(raw or b"{}")
     except json.JSONDecodeError:  # not this API's answer (a proxy's page?): said in the one error shape
         text = raw.decode("utf-8", "replace").strip()[:500]
-        return status, error_body(f"the answer (HTTP {status}) is not JSON: {text!r}; is the URL the release API's?",
-                                  [])
+        return status, error_body(
+            f"the answer (HTTP {status}) is not JSON: {text!r}; is the URL the release API's?", []
+        )
 
 
 # --- API Gateway's event ------------------------------------------------------------------------
 
-def rest_event(method: str, resource: str, path: str, *, path_parameters: dict | None = None,
-               query: list[tuple[str, str]] | None = None, headers: dict[str, str] | None = None,
-               body: bytes | str | None = None, identity: dict | None = None, stage: str = STAGE,
-               request_id: str | None = None) -> dict:
+
+def rest_event(
+    method: str,
+    resource: str,
+    path: str,
+    *,
+    path_parameters: dict | None = None,
+    query: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    identity: dict | None = None,
+    stage: str = STAGE,
+    request_id: str | None = None,
+) -> dict:
     """The REST API (v1) Lambda proxy event, as API Gateway sends it."""
     headers = dict(headers or {})
     multi_headers: dict[str, list[str]] = {k: [v] for k, v in headers.items()}
@@ -230,36 +306,81 @@ def rest_event(method: str, resource: str, path: str, *, path_parameters: dict |
         except UnicodeDecodeError:
             import base64
 
-            return {**rest_event(method, resource, path, path_parameters=path_parameters, query=query,
-                                 headers=headers, body=None, identity=identity, stage=stage,
-                                 request_id=request_id),
-                    "body": base64.b64encode(raw).decode(), "isBase64Encoded": True}
+            return {
+                **rest_event(
+                    method,
+                    resource,
+                    path,
+                    path_parameters=path_parameters,
+                    query=query,
+                    headers=headers,
+                    body=None,
+                    identity=identity,
+                    stage=stage,
+                    request_id=request_id,
+                ),
+                "body": base64.b64encode(raw).decode(),
+                "isBase64Encoded": True,
+            }
     now = datetime.now(UTC)
-    ident = {"cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
-             "sourceIp": "127.0.0.1", "principalOrgId": None, "accessKey": None, "cognitoAuthenticationType": None,
-             "cognitoAuthenticationProvider": None, "userArn": None, "userAgent": headers.get("User-Agent"),
-             "user": None, **(identity or {})}
+    ident = {
+        "cognitoIdentityPoolId": None,
+        "accountId": None,
+        "cognitoIdentityId": None,
+        "caller": None,
+        "sourceIp": "127.0.0.1",
+        "principalOrgId": None,
+        "accessKey": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": None,
+        "userAgent": headers.get("User-Agent"),
+        "user": None,
+        **(identity or {}),
+    }
     return {
-        "resource": resource, "path": path, "httpMethod": method.upper(),
-        "headers": headers or None, "multiValueHeaders": multi_headers or None,
-        "queryStringParameters": qs or None, "multiValueQueryStringParameters": multi_qs or None,
-        "pathParameters": path_parameters or None, "stageVariables": None,
+        "resource": resource,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": qs or None,
+        "multiValueQueryStringParameters": multi_qs or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
         "requestContext": {
-            "resourceId": uuid.uuid4().hex[:6], "resourcePath": resource, "httpMethod": method.upper(),
-            "extendedRequestId": uuid.uuid4().hex[:16], "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "path": f"/{stage}{path}", "accountId": ACCOUNT, "protocol": "HTTP/1.1", "stage": stage,
-            "domainPrefix": "localhost", "requestTimeEpoch": int(now.timestamp() * 1000),
-            "requestId": request_id or str(uuid.uuid4()), "identity": ident, "domainName": "localhost", "apiId": "local",
+            "resourceId": uuid.uuid4().hex[:6],
+            "resourcePath": resource,
+            "httpMethod": method.upper(),
+            "extendedRequestId": uuid.uuid4().hex[:16],
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": "localhost",
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request_id or str(uuid.uuid4()),
+            "identity": ident,
+            "domainName": "localhost",
+            "apiId": "local",
         },
-        "body": body, "isBase64Encoded": False,
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
 def identity_context(who: ids.Identity, source_ip: str = "127.0.0.1") -> dict:
     """requestContext.identity for an IAM-signed call by `who`, as API Gateway fills it."""
     arn = principal_arn(who)
-    return {"accessKey": who.access_key, "accountId": ACCOUNT, "caller": f"AIDA{who.name.upper()}",
-            "user": f"AIDA{who.name.upper()}", "userArn": arn, "sourceIp": source_ip}
+    return {
+        "accessKey": who.access_key,
+        "accountId": ACCOUNT,
+        "caller": f"AIDA{who.name.upper()}",
+        "user": f"AIDA{who.name.upper()}",
+        "userArn": arn,
+        "sourceIp": source_ip,
+    }
 
 
 def _route_regex(path: str) -> re.Pattern:
@@ -276,11 +397,13 @@ def _route_regex(path: str) -> re.Pattern:
 
 # --- the server --------------------------------------------------------------------------------
 
+
 class ApiServer:
     """Loopback HTTP for the template's Api events and Lambda's asynchronous Invoke."""
 
-    def __init__(self, router, identities: Callable[[], dict[str, ids.Identity]], region: str, port: int,
-                 host: str = "127.0.0.1"):
+    def __init__(
+        self, router, identities: Callable[[], dict[str, ids.Identity]], region: str, port: int, host: str = "127.0.0.1"
+    ):
         self.router = router
         self.verifier = SigV4Verifier(identities, region)
         self.region = region
@@ -352,10 +475,14 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _error(self, status: int, message: str, problems: list[BrokenRule],
-                       error_type: str | None = None) -> None:
-                self._send(status, json.dumps(error_body(message, problems)),
-                           {"x-amzn-ErrorType": error_type} if error_type else None)
+            def _error(
+                self, status: int, message: str, problems: list[BrokenRule], error_type: str | None = None
+            ) -> None:
+                self._send(
+                    status,
+                    json.dumps(error_body(message, problems)),
+                    {"x-amzn-ErrorType": error_type} if error_type else None,
+                )
 
             def _refused(self, e: AuthError) -> None:
                 self._send(e.status, json.dumps(e.body()), {"x-amzn-ErrorType": e.error_type})
@@ -366,15 +493,20 @@ class ApiServer:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
                     self.close_connection = True
-                    return self._error(400, "Content-Length is not a number: send the body's length in bytes",
-                                       [BrokenRule("Content-Length", "integer", "give the body's size in bytes")],
-                                       "BadRequestException")
+                    return self._error(
+                        400,
+                        "Content-Length is not a number: send the body's length in bytes",
+                        [BrokenRule("Content-Length", "integer", "give the body's size in bytes")],
+                        "BadRequestException",
+                    )
                 if length > MAX_BODY:
                     self.close_connection = True  # the unread body must not be taken for the next request
-                    return self._error(413, f"Request Too Long: the body is {length} bytes; API Gateway takes "
-                                       f"at most {MAX_BODY} (10 MB)", [BrokenRule("body", "size",
-                                                                                  "send a smaller request")],
-                                       "RequestTooLargeException")
+                    return self._error(
+                        413,
+                        f"Request Too Long: the body is {length} bytes; API Gateway takes at most {MAX_BODY} (10 MB)",
+                        [BrokenRule("body", "size", "send a smaller request")],
+                        "RequestTooLargeException",
+                    )
                 body = self.rfile.read(length) if length else b""
                 split = urlsplit(self.path)
                 headers = {k: v for k, v in self.headers.items()}
@@ -389,18 +521,33 @@ class ApiServer:
                     who = server.verifier.verify(self.command, url, headers, body, "execute-api")
                 except AuthError as e:
                     return self._refused(e)
-                event = rest_event(self.command, route.path, split.path, path_parameters=params,
-                                   query=parse_qsl(split.query, keep_blank_values=True), headers=headers,
-                                   body=body if body else None,
-                                   identity=identity_context(who, self.client_address[0]),
-                                   request_id=self.request_id)
+                event = rest_event(
+                    self.command,
+                    route.path,
+                    split.path,
+                    path_parameters=params,
+                    query=parse_qsl(split.query, keep_blank_values=True),
+                    headers=headers,
+                    body=body if body else None,
+                    identity=identity_context(who, self.client_address[0]),
+                    request_id=self.request_id,
+                )
                 try:
                     result = server.router.invoke(route.function, event)
                 except Exception as e:  # API Gateway answers 502 when the function fails
                     log.exception("%s failed", route.function.logical_id)
-                    return self._error(502, "Internal server error", [BrokenRule(
-                        None, "function-failed", f"{route.function.logical_id} failed ({type(e).__name__}); "
-                        f"its log says why (request {self.request_id})")])
+                    return self._error(
+                        502,
+                        "Internal server error",
+                        [
+                            BrokenRule(
+                                None,
+                                "function-failed",
+                                f"{route.function.logical_id} failed ({type(e).__name__}); "
+                                f"its log says why (request {self.request_id})",
+                            )
+                        ],
+                    )
                 self._proxy_result(result)
 
             def _proxy_result(self, result: dict) -> None:
@@ -419,21 +566,29 @@ class ApiServer:
                 except AuthError as e:
                     return self._refused(e)
                 if who.kind != "archive":
-                    return self._error(403, f"{who.name} may not invoke functions",
-                                       [BrokenRule("Authorization", "archive-only",
-                                                   "only the archive's own keys invoke functions")],
-                                       ACCESS_DENIED)
+                    return self._error(
+                        403,
+                        f"{who.name} may not invoke functions",
+                        [BrokenRule("Authorization", "archive-only", "only the archive's own keys invoke functions")],
+                        ACCESS_DENIED,
+                    )
                 if headers.get("X-Amz-Invocation-Type", headers.get("x-amz-invocation-type")) != "Event":
-                    return self._error(400, "only asynchronous invocations (InvocationType=Event) are served locally",
-                                       [BrokenRule("X-Amz-Invocation-Type", "event", "invoke with InvocationType=Event")],
-                                       "InvalidParameterValueException")
+                    return self._error(
+                        400,
+                        "only asynchronous invocations (InvocationType=Event) are served locally",
+                        [BrokenRule("X-Amz-Invocation-Type", "event", "invoke with InvocationType=Event")],
+                        "InvalidParameterValueException",
+                    )
                 try:
                     payload = json_body.loads(body or b"{}", max_bytes=MAX_BODY)
                     server.invoke_async(name, payload)
                 except KeyError:
-                    return self._error(404, f"Function not found: {name}",
-                                       [BrokenRule("FunctionName", "exists", "name a function of template.yaml")],
-                                       "ResourceNotFoundException")
+                    return self._error(
+                        404,
+                        f"Function not found: {name}",
+                        [BrokenRule("FunctionName", "exists", "name a function of template.yaml")],
+                        "ResourceNotFoundException",
+                    )
                 except Refused as e:
                     return self._error(400, e.message, list(e.errors), "InvalidRequestContentException")
                 self._send(202, b"", {"X-Amz-Executed-Version": "$LATEST"})

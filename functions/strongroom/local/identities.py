@@ -88,13 +88,14 @@ def add_publisher(data_dir: Path, name: str, cfg: Settings | None = None) -> Ide
     """A new publisher with random keys. The caller tells a running S3 server to reload."""
     cfg = cfg or settings()
     if not _NAME.match(name):
-        raise ValueError(f"publisher name {name!r} must be 2-63 lowercase letters, digits or '-', "
-                         f"starting with a letter or digit (it becomes the prefix incoming/{name}/)")
+        raise ValueError(
+            f"publisher name {name!r} must be 2-63 lowercase letters, digits or '-', "
+            f"starting with a letter or digit (it becomes the prefix incoming/{name}/)"
+        )
     identities = ensure(data_dir, cfg)
     if name in identities:
         what = "a publisher" if identities[name].kind == "publisher" else f"reserved ({identities[name].kind})"
-        raise ValueError(f"{name!r} is already {what}; see its keys with "
-                         f"`strongroom local env --publisher {name}`")
+        raise ValueError(f"{name!r} is already {what}; see its keys with `strongroom local env --publisher {name}`")
     identities[name] = _new_identity(name, "publisher")
     _save(data_dir, identities, cfg)
     return identities[name]
@@ -144,8 +145,9 @@ def actions(identity: Identity, cfg: Settings, offline: set[str] | frozenset = f
     With nodes offline the archive's rights are granted bucket by bucket, leaving those out."""
     if identity.kind == "archive":
         if offline:
-            reachable = [b for b in (cfg.ingest_bucket, cfg.public_bucket, *(n.bucket for n in cfg.nodes))
-                         if b not in offline]
+            reachable = [
+                b for b in (cfg.ingest_bucket, cfg.public_bucket, *(n.bucket for n in cfg.nodes)) if b not in offline
+            ]
             return [f"{a}:{b}" for b in reachable for a in ("Admin", "Read", "Write", "List", "Tagging")]
         return ["Admin", "Read", "Write", "List", "Tagging"]
     if identity.kind == "admin":
@@ -163,12 +165,16 @@ def actions(identity: Identity, cfg: Settings, offline: set[str] | frozenset = f
 def write_weed_identities(data_dir: Path, identities: dict[str, Identity], cfg: Settings) -> Path:
     """The -s3.config file SeaweedFS reads at start and again on SIGHUP."""
     offline = offline_buckets(data_dir)
-    doc = {"identities": [
-        {"name": i.name,
-         "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
-         "actions": actions(i, cfg, offline)}
-        for i in identities.values()
-    ]}
+    doc = {
+        "identities": [
+            {
+                "name": i.name,
+                "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+                "actions": actions(i, cfg, offline),
+            }
+            for i in identities.values()
+        ]
+    }
     path = weed_identities_path(data_dir)
     _write_private(path, doc)
     return path

@@ -21,8 +21,7 @@ from pathlib import Path
 from strongroom.local import identities as ids
 
 CONTROL_PREFIX = "/moto-api/"
-CATALOG_POLICY = {"Version": "2012-10-17",
-                  "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}
+CATALOG_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}
 
 
 def register(name: str, access_key: str, secret_key: str) -> None:
@@ -52,11 +51,15 @@ def without_control_api(app):
 
     def wrapped(environ, start_response):
         if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
-            return answer(start_response, "404 Not Found",
-                          "not served: this catalog answers signed DynamoDB requests only\n")
+            return answer(
+                start_response, "404 Not Found", "not served: this catalog answers signed DynamoDB requests only\n"
+            )
         if "HTTP_AUTHORIZATION" not in environ:  # moto would fail on it with a 500
-            return answer(start_response, "403 Forbidden", "unsigned request: sign it with the archive's keys "
-                          "(`eval \"$(strongroom local env)\"` sets them)\n")
+            return answer(
+                start_response,
+                "403 Forbidden",
+                'unsigned request: sign it with the archive\'s keys (`eval "$(strongroom local env)"` sets them)\n',
+            )
         return app(environ, start_response)
 
     return wrapped
@@ -70,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     who = ids.load(args.data).get(ids.ARCHIVE)
     if who is None:
-        raise SystemExit(f"{ids.credentials_path(args.data)} has no {ids.ARCHIVE!r} identity; "
-                         "`strongroom up` creates it")
+        raise SystemExit(
+            f"{ids.credentials_path(args.data)} has no {ids.ARCHIVE!r} identity; `strongroom up` creates it"
+        )
 
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"  # before moto is imported: its settings read it once
     os.environ.setdefault("MOTO_PORT", str(args.port))

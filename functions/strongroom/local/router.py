@@ -51,6 +51,7 @@ ACCOUNT = "000000000000"  # the account id Lambda's ARNs carry locally
 
 # --- what a handler receives --------------------------------------------------------------
 
+
 class LambdaContext:
     """The attributes of Lambda's context object that handlers and powertools read."""
 
@@ -78,33 +79,48 @@ def _iso_ms(when: datetime) -> str:
 _sequence = itertools.count()
 
 
-def s3_event(*, bucket: str, key: str, size: int, etag: str, version_id: str | None, region: str,
-             configuration_id: str, event_time: datetime | None = None,
-             principal: str = "strongroom-local") -> dict:
+def s3_event(
+    *,
+    bucket: str,
+    key: str,
+    size: int,
+    etag: str,
+    version_id: str | None,
+    region: str,
+    configuration_id: str,
+    event_time: datetime | None = None,
+    principal: str = "strongroom-local",
+) -> dict:
     """The notification S3 sends to Lambda for an ObjectCreated:Put (event version 2.1)."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag.strip('"')}
     if version_id and version_id != "null":
         obj["versionId"] = version_id
     # S3's sequencer is an opaque hex string that grows for later events on the same key.
     obj["sequencer"] = f"{time.time_ns():016X}{next(_sequence) % 0xFF:02X}"
-    return {"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": region,
-        "eventTime": _iso_ms(event_time or datetime.now(UTC)),
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": principal},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                             "x-amz-id-2": uuid.uuid4().hex},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": configuration_id,
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": principal},
-                       "arn": f"arn:aws:s3:::{bucket}"},
-            "object": obj,
-        },
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": _iso_ms(event_time or datetime.now(UTC)),
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": principal},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": principal},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
 
 
 def schedule_event(fn: FunctionSpec, ev: ScheduleEvent, region: str, when: datetime) -> dict:
@@ -118,10 +134,17 @@ def schedule_event(fn: FunctionSpec, ev: ScheduleEvent, region: str, when: datet
             raise TemplateError(f"{fn.logical_id}.{ev.name}: Input is not JSON: {e}") from None
     if ev.kind == "ScheduleV2":
         return {}
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": ACCOUNT, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": region, "resources": [f"arn:aws:events:{region}:{ACCOUNT}:rule/{fn.logical_id}-{ev.name}"],
-            "detail": {}}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{ACCOUNT}:rule/{fn.logical_id}-{ev.name}"],
+        "detail": {},
+    }
 
 
 # --- schedule expressions -------------------------------------------------------------------
@@ -140,7 +163,7 @@ def _cron_field(text: str, lo: int, hi: int, names: dict[str, int] | None = None
     allowed: set[int] = set()
     for part in text.split(","):
         rng, _, step = part.partition("/")
-        num = (lambda s: names[s.upper()] if names and s.upper() in names else int(s))
+        num = lambda s: names[s.upper()] if names and s.upper() in names else int(s)
         if rng == "*":
             a, b = lo, hi
         elif "-" in rng:
@@ -166,9 +189,14 @@ class Cron:
         fields = body.split()
         if len(fields) != 6:
             raise TemplateError(f"cron({body}) needs six fields: minutes hours day-of-month month day-of-week year")
-        return cls(_cron_field(fields[0], 0, 59), _cron_field(fields[1], 0, 23), _cron_field(fields[2], 1, 31),
-                   _cron_field(fields[3], 1, 12, _MONTHS), _cron_field(fields[4], 1, 7, _DAYS),
-                   _cron_field(fields[5], 1970, 2199))
+        return cls(
+            _cron_field(fields[0], 0, 59),
+            _cron_field(fields[1], 0, 23),
+            _cron_field(fields[2], 1, 31),
+            _cron_field(fields[3], 1, 12, _MONTHS),
+            _cron_field(fields[4], 1, 7, _DAYS),
+            _cron_field(fields[5], 1970, 2199),
+        )
 
     def next_after(self, after: datetime) -> datetime:
         """The first minute strictly after `after` (UTC) that matches; jumps by whole
@@ -211,6 +239,7 @@ def next_fire(expression: str, after: datetime) -> datetime | None:
 
 # --- the router ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ApiRoute:
     """One Api event: the signed API server looks requests up here and calls Router.invoke."""
@@ -224,9 +253,17 @@ class ApiRoute:
 class Router:
     """Polls S3 prefixes, fires schedules, and runs handlers in a small thread pool."""
 
-    def __init__(self, template: Template, s3_client_factory: Callable[[], Any], *, region: str,
-                 workers: int = 2, poll_interval: float = 0.5, retry_base: float = 1.0,
-                 retry_max: float = 300.0):
+    def __init__(
+        self,
+        template: Template,
+        s3_client_factory: Callable[[], Any],
+        *,
+        region: str,
+        workers: int = 2,
+        poll_interval: float = 0.5,
+        retry_base: float = 1.0,
+        retry_max: float = 300.0,
+    ):
         self.template = template
         self._s3_factory = s3_client_factory
         self.region = region
@@ -251,8 +288,9 @@ class Router:
 
         self.s3_bindings = [(fn, ev) for fn in template.functions for ev in fn.events_of(S3Event)]
         self.schedules = [(fn, ev) for fn in template.functions for ev in fn.events_of(ScheduleEvent)]
-        self.routes: list[ApiRoute] = [ApiRoute(ev.method, ev.path, fn, ev.name)
-                                       for fn in template.functions for ev in fn.events_of(ApiEvent)]
+        self.routes: list[ApiRoute] = [
+            ApiRoute(ev.method, ev.path, fn, ev.name) for fn in template.functions for ev in fn.events_of(ApiEvent)
+        ]
 
     # Handlers
 
@@ -263,7 +301,9 @@ class Router:
             try:
                 self._handlers[fn.handler] = getattr(importlib.import_module(module), attr)
             except (ImportError, AttributeError) as e:
-                raise ImportError(f"{fn.logical_id}: cannot import Handler {fn.handler!r} from template.yaml: {e}") from e
+                raise ImportError(
+                    f"{fn.logical_id}: cannot import Handler {fn.handler!r} from template.yaml: {e}"
+                ) from e
         return self._handlers[fn.handler]
 
     def invoke(self, fn: FunctionSpec, event: dict) -> Any:
@@ -271,8 +311,7 @@ class Router:
         context = LambdaContext(fn, self.region)
         started = time.monotonic()
         result = self.handler(fn)(event, context)
-        log.info("%s finished in %.2fs (request %s)", fn.logical_id, time.monotonic() - started,
-                 context.aws_request_id)
+        log.info("%s finished in %.2fs (request %s)", fn.logical_id, time.monotonic() - started, context.aws_request_id)
         return result
 
     def route(self, method: str, path: str) -> ApiRoute | None:
@@ -337,8 +376,7 @@ class Router:
                 seen.add(state)
                 etag = obj.get("ETag", "").strip('"')
                 with self._lock:
-                    if (self._done.get(state) == etag or state in self._inflight
-                            or self._retry_at.get(state, 0) > now):
+                    if self._done.get(state) == etag or state in self._inflight or self._retry_at.get(state, 0) > now:
                         continue
                     self._inflight.add(state)
                 self._pool.submit(self._deliver, s3, fn, ev, state, etag)
@@ -357,10 +395,16 @@ class Router:
                 if getattr(e, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                     return  # moved away meanwhile (e.g. by a previous delivery): nothing to do
                 raise
-            event = s3_event(bucket=ev.bucket, key=key, size=head.get("ContentLength", 0),
-                             etag=head.get("ETag", etag), version_id=head.get("VersionId"),
-                             region=self.region, configuration_id=f"{fn.logical_id}-{ev.name}",
-                             event_time=head.get("LastModified"))
+            event = s3_event(
+                bucket=ev.bucket,
+                key=key,
+                size=head.get("ContentLength", 0),
+                etag=head.get("ETag", etag),
+                version_id=head.get("VersionId"),
+                region=self.region,
+                configuration_id=f"{fn.logical_id}-{ev.name}",
+                event_time=head.get("LastModified"),
+            )
             log.info("%s <- s3://%s/%s", fn.logical_id, ev.bucket, key)
             self.invoke(fn, event)
         except Exception:
@@ -369,8 +413,15 @@ class Router:
                 self._attempts[state] = n
                 delay = min(self.retry_base * 2 ** (n - 1), self.retry_max)
                 self._retry_at[state] = time.monotonic() + delay
-            log.error("%s failed on s3://%s/%s (attempt %d); the object stays and is delivered again in %.0fs\n%s",
-                      fn.logical_id, ev.bucket, key, n, delay, traceback.format_exc())
+            log.error(
+                "%s failed on s3://%s/%s (attempt %d); the object stays and is delivered again in %.0fs\n%s",
+                fn.logical_id,
+                ev.bucket,
+                key,
+                n,
+                delay,
+                traceback.format_exc(),
+            )
         else:
             with self._lock:
                 self._done[state] = etag
@@ -407,13 +458,22 @@ class Router:
             self.invoke(fn, schedule_event(fn, ev, self.region, when))
         except Exception:
             if attempt < 2:
-                delay = min(60.0 * 2 ** attempt, self.retry_max)
-                log.error("%s failed on schedule %s; retrying in %.0fs\n%s", fn.logical_id, ev.name, delay,
-                          traceback.format_exc())
+                delay = min(60.0 * 2**attempt, self.retry_max)
+                log.error(
+                    "%s failed on schedule %s; retrying in %.0fs\n%s",
+                    fn.logical_id,
+                    ev.name,
+                    delay,
+                    traceback.format_exc(),
+                )
                 self._at(delay, lambda: self._pool.submit(self._run_scheduled, fn, ev, when, attempt + 1))
             else:
-                log.error("%s failed on schedule %s three times; waiting for the next run\n%s",
-                          fn.logical_id, ev.name, traceback.format_exc())
+                log.error(
+                    "%s failed on schedule %s three times; waiting for the next run\n%s",
+                    fn.logical_id,
+                    ev.name,
+                    traceback.format_exc(),
+                )
 
     def _timer_loop(self) -> None:
         while True:

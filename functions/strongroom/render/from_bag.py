@@ -22,8 +22,9 @@ def _digests(path: Path) -> tuple[int, str, str]:
     return d.size, d.sha256, d.sha512
 
 
-def released_au_from_bags(au_id: str, bag_dirs: list[Path], *, ocfl_version: str = "v1",
-                          deposited: datetime | None = None) -> ReleasedAu:
+def released_au_from_bags(
+    au_id: str, bag_dirs: list[Path], *, ocfl_version: str = "v1", deposited: datetime | None = None
+) -> ReleasedAu:
     """One AU from one or more unpacked bags (each bag's folder name is its package stem)."""
     files: dict[str, ReleasedFile] = {}
     articles: list[ReleasedArticle] = []
@@ -40,6 +41,9 @@ def released_au_from_bags(au_id: str, bag_dirs: list[Path], *, ocfl_version: str
             logical = f"{stem}/{rel}"
             files[logical] = ReleasedFile(logical, size, sha256, sha512, mime, opener(local))
         for entry in description.articles:
-            articles.append(ReleasedArticle(entry.article, tuple(files[f"{stem}/{p}"] for p in entry.files),
-                                            f"{stem}/{entry.xml_path}"))
+            articles.append(
+                ReleasedArticle(
+                    entry.article, tuple(files[f"{stem}/{p}"] for p in entry.files), f"{stem}/{entry.xml_path}"
+                )
+            )
     return ReleasedAu(au_id, ocfl_version, tuple(articles), tuple(files[k] for k in sorted(files)), deposited)

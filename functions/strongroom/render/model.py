@@ -77,8 +77,10 @@ class ReleasedAu:
         for entry in self.articles:
             stray = [f.path for f in entry.files if f.path not in known]
             if stray:
-                raise ValueError(f"AU {self.au_id}: article files {stray} are not among the AU's files; "
-                                 "list every file of the AU in files and reuse the same objects in articles")
+                raise ValueError(
+                    f"AU {self.au_id}: article files {stray} are not among the AU's files; "
+                    "list every file of the AU in files and reuse the same objects in articles"
+                )
 
     @property
     def au(self) -> str:

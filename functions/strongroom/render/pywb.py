@@ -59,16 +59,21 @@ def index_path(replay_root: Path, title: ReleasedTitle) -> Path:
 def write_config(replay_root: Path) -> Path:
     replay_root.mkdir(parents=True, exist_ok=True)
     path = replay_root / "config.yaml"
-    header = ("# pywb configuration for strongroom's released titles (written by strongroom.render.pywb).\n"
-              "# Each folder under collections/ is one title's collection; pywb finds them itself.\n")
+    header = (
+        "# pywb configuration for strongroom's released titles (written by strongroom.render.pywb).\n"
+        "# Each folder under collections/ is one title's collection; pywb finds them itself.\n"
+    )
     path.write_text(header + yaml.safe_dump(CONFIG, sort_keys=False), encoding="utf-8")
     return path
 
 
 def notice_html(title: ReleasedTitle, plan: SitePlan) -> str:
     """The banner notice as HTML whose braces are inert, so pywb's Jinja shows it as it is."""
-    html = environment().get_template("replay/notice.html").render(
-        title=title, title_page_url=plan.site_url(title_dir(title) + "index.html"))
+    html = (
+        environment()
+        .get_template("replay/notice.html")
+        .render(title=title, title_page_url=plan.site_url(title_dir(title) + "index.html"))
+    )
     return str(inert_braces(html))
 
 
@@ -83,18 +88,29 @@ def write_collection(replay_root: Path, title: ReleasedTitle, plan: SitePlan) ->
     banner = templates / "banner.html"
     banner.write_text(notice, encoding="utf-8")
     custom = templates / "custom_banner.html"
-    custom.write_text('<div style="position:relative;z-index:2147483647;background:#f3f1e8;color:#1b1b1b;'
-                      'font:15px/1.4 system-ui,sans-serif;padding:.4rem .8rem;border-bottom:2px solid #5a4a1a">'
-                      + notice + "</div>\n", encoding="utf-8")
+    custom.write_text(
+        '<div style="position:relative;z-index:2147483647;background:#f3f1e8;color:#1b1b1b;'
+        'font:15px/1.4 system-ui,sans-serif;padding:.4rem .8rem;border-bottom:2px solid #5a4a1a">'
+        + notice
+        + "</div>\n",
+        encoding="utf-8",
+    )
     frame = templates / "frame_insert.html"
     shutil.copyfile(templates_dir() / "replay" / "frame_insert.html", frame)
     metadata = coll / "metadata.yaml"
-    metadata.write_text(yaml.safe_dump({
-        "title": title.journal_title,
-        "publisher": title.publisher_name,
-        "license": title.license_url,
-        "release_date": title.release_date.isoformat(),
-    }, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    metadata.write_text(
+        yaml.safe_dump(
+            {
+                "title": title.journal_title,
+                "publisher": title.publisher_name,
+                "license": title.license_url,
+                "release_date": title.release_date.isoformat(),
+            },
+            sort_keys=False,
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     written += [banner, custom, frame, metadata]
     for sub in ("archive", "indexes"):
         (coll / sub).mkdir(exist_ok=True)

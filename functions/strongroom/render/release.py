@@ -48,9 +48,16 @@ class RenderReport:
         return sum(self.seconds.values())
 
     def as_dict(self) -> dict:
-        return {"out": str(self.out), "paths": len(self.paths), "counts": self.counts, "bytes": self.bytes,
-                "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
-                "total_seconds": round(self.total_seconds, 4), "search": self.search, "warnings": self.warnings}
+        return {
+            "out": str(self.out),
+            "paths": len(self.paths),
+            "counts": self.counts,
+            "bytes": self.bytes,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "total_seconds": round(self.total_seconds, 4),
+            "search": self.search,
+            "warnings": self.warnings,
+        }
 
 
 @contextmanager
@@ -67,15 +74,25 @@ def _local(title: ReleasedTitle, site_root: Path) -> ReleasedTitle:
     aus = []
     for au in title.aus:
         swapped = {f.path: replace(f, open=opener(site_root / file_site_path(au, f))) for f in au.files}
-        articles = tuple(ReleasedArticle(e.article, tuple(swapped[f.path] for f in e.files), e.xml_path)
-                         for e in au.articles)
-        aus.append(ReleasedAu(au.au_id, au.ocfl_version, articles, tuple(swapped[f.path] for f in au.files),
-                              au.deposited))
+        articles = tuple(
+            ReleasedArticle(e.article, tuple(swapped[f.path] for f in e.files), e.xml_path) for e in au.articles
+        )
+        aus.append(
+            ReleasedAu(au.au_id, au.ocfl_version, articles, tuple(swapped[f.path] for f in au.files), au.deposited)
+        )
     return replace(title, aus=tuple(aus))
 
 
-def render_release(titles: list[ReleasedTitle], out: Path, *, site_base_url: str, replay_base_url: str,
-                   now: datetime, provider: str = "strongroom", use_pagefind: bool | None = None) -> RenderReport:
+def render_release(
+    titles: list[ReleasedTitle],
+    out: Path,
+    *,
+    site_base_url: str,
+    replay_base_url: str,
+    now: datetime,
+    provider: str = "strongroom",
+    use_pagefind: bool | None = None,
+) -> RenderReport:
     """Render the released titles into out/site and out/replay; see the module docstring for the layout."""
     out = Path(out)
     site_root, replay_root = out / "site", out / "replay"
@@ -123,9 +140,17 @@ def render_release(titles: list[ReleasedTitle], out: Path, *, site_base_url: str
     with _timed(report, "site"):
         kbart_path = kbart.kbart_path(provider, now.date())
         written.append(kbart.write_kbart(local, plan, site_root, kbart_path))
-        rendered = site.SiteRenderer(local, site_root, plan, warcs, downloads, replay_base_url=replay_base_url,
-                                     kbart_path=kbart_path, search_kind="pagefind" if use_pagefind else "json",
-                                     now=now).render()
+        rendered = site.SiteRenderer(
+            local,
+            site_root,
+            plan,
+            warcs,
+            downloads,
+            replay_base_url=replay_base_url,
+            kbart_path=kbart_path,
+            search_kind="pagefind" if use_pagefind else "json",
+            now=now,
+        ).render()
         written += rendered.files
 
     with _timed(report, "search"):
@@ -140,19 +165,24 @@ def render_release(titles: list[ReleasedTitle], out: Path, *, site_base_url: str
 
     report.paths = sorted({p.relative_to(out).as_posix() for p in written})
     report.counts = {
-        "titles": len(titles), "aus": sum(len(t.aus) for t in titles),
+        "titles": len(titles),
+        "aus": sum(len(t.aus) for t in titles),
         "articles": sum(len(au.articles) for t in titles for au in t.aus),
         "files": sum(len(au.files) for t in titles for au in t.aus),
         "warc_records": sum(w.records for w in warcs.values()),
         "harvested_records": sum(w.harvested_records for w in warcs.values()),
         "deposited_records": sum(w.deposited_records for w in warcs.values()),
         "skipped_for_harvest": sum(len(w.skipped_for_harvest) for w in warcs.values()),
-        "cdxj_lines": cdxj_lines, "pages": len(rendered.pages), "wacz_pages": wacz_pages,
+        "cdxj_lines": cdxj_lines,
+        "pages": len(rendered.pages),
+        "wacz_pages": wacz_pages,
     }
-    report.bytes.update({
-        "warc": sum(w.path.stat().st_size for w in warcs.values()),
-        "wacz": sum(d.size for d in downloads.values()),
-        "site": sum(p.stat().st_size for p in site_root.rglob("*") if p.is_file()),
-        "replay": sum(p.stat().st_size for p in replay_root.rglob("*") if p.is_file()),
-    })
+    report.bytes.update(
+        {
+            "warc": sum(w.path.stat().st_size for w in warcs.values()),
+            "wacz": sum(d.size for d in downloads.values()),
+            "site": sum(p.stat().st_size for p in site_root.rglob("*") if p.is_file()),
+            "replay": sum(p.stat().st_size for p in replay_root.rglob("*") if p.is_file()),
+        }
+    )
     return report

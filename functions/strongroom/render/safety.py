@@ -93,12 +93,16 @@ def delivery(name: str) -> Delivery:
 # The site's own pages: scripts, styles, images and fetches from the site only; Pagefind's search
 # compiles its WebAssembly index reader ('wasm-unsafe-eval'), runs it in a Worker from the site, and
 # its stylesheet draws icons as data: SVG images (an image runs no script).
-SITE_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+SITE_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 # pywb: its top frame and wombat run inline scripts and styles and rewrite archived pages that use
 # eval, data: and blob: URLs; it frames the archived page from its own origin. Nothing from elsewhere.
-REPLAY_CSP = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; object-src 'none'; "
-              "base-uri 'self'; frame-ancestors 'self'; form-action 'self'")
+REPLAY_CSP = (
+    "default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'self'; form-action 'self'"
+)
 REFERRER_POLICY = "same-origin"
 
 SITE_HEADERS: dict[str, str] = {

@@ -18,7 +18,10 @@ PAGEFIND_DIR = "pagefind"
 
 
 def pagefind_available() -> bool:
-    return importlib.util.find_spec("pagefind_bin") is not None or importlib.util.find_spec("pagefind_extended_bin") is not None
+    return (
+        importlib.util.find_spec("pagefind_bin") is not None
+        or importlib.util.find_spec("pagefind_extended_bin") is not None
+    )
 
 
 def write_json_index(entries: list[dict], site_root: Path) -> Path:
@@ -32,9 +35,21 @@ def write_json_index(entries: list[dict], site_root: Path) -> Path:
 def run_pagefind(site_root: Path, timeout: float = 600) -> Path:
     """Index the built site with the Pagefind binary from PyPI; raises when it fails."""
     done = subprocess.run(
-        [sys.executable, "-m", "pagefind", "--site", str(site_root), "--output-subdir", PAGEFIND_DIR,
-         "--keep-index-url", "--silent"],
-        capture_output=True, text=True, timeout=timeout)
+        [
+            sys.executable,
+            "-m",
+            "pagefind",
+            "--site",
+            str(site_root),
+            "--output-subdir",
+            PAGEFIND_DIR,
+            "--keep-index-url",
+            "--silent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"pagefind failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     return site_root / PAGEFIND_DIR

@@ -106,25 +106,46 @@ def replay_url(replay_base_url: str, title: ReleasedTitle, capture: Capture) -> 
 class SiteRenderer:
     """Renders every page of one release; the caller has already copied the files and built the WACZs."""
 
-    def __init__(self, titles: list[ReleasedTitle], root: Path, plan: SitePlan, warcs: dict[str, TitleWarc],
-                 waczs: dict[str, Download], *, replay_base_url: str, kbart_path: str, search_kind: str,
-                 now: datetime):
+    def __init__(
+        self,
+        titles: list[ReleasedTitle],
+        root: Path,
+        plan: SitePlan,
+        warcs: dict[str, TitleWarc],
+        waczs: dict[str, Download],
+        *,
+        replay_base_url: str,
+        kbart_path: str,
+        search_kind: str,
+        now: datetime,
+    ):
         self.titles, self.root, self.plan, self.warcs, self.waczs = titles, root, plan, warcs, waczs
-        self.replay_base_url, self.kbart_path, self.search_kind, self.now = \
-            replay_base_url, kbart_path, search_kind, now
+        self.replay_base_url, self.kbart_path, self.search_kind, self.now = (
+            replay_base_url,
+            kbart_path,
+            search_kind,
+            now,
+        )
         self.env = environment()
         self.out = SiteOutput()
 
     # ---- helpers
 
-    def _write_page(self, path: str, template: str, page_title: str, crumbs: list[tuple[str, str | None]],
-                    **context) -> None:
+    def _write_page(
+        self, path: str, template: str, page_title: str, crumbs: list[tuple[str, str | None]], **context
+    ) -> None:
         page_dir = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
         html = self.env.get_template(template).render(
-            site_name=SITE_NAME, page_title=page_title, canonical=self.plan.site_url(path),
-            root="../" * page_dir.count("/"), crumbs=crumbs, kbart_path=self.kbart_path,
-            search_kind=self.search_kind, base_path=urlsplit(self.plan.site_base_url).path.rstrip("/") + "/",
-            **context)
+            site_name=SITE_NAME,
+            page_title=page_title,
+            canonical=self.plan.site_url(path),
+            root="../" * page_dir.count("/"),
+            crumbs=crumbs,
+            kbart_path=self.kbart_path,
+            search_kind=self.search_kind,
+            base_path=urlsplit(self.plan.site_base_url).path.rstrip("/") + "/",
+            **context,
+        )
         dest = self.root / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(html, encoding="utf-8")
@@ -132,12 +153,22 @@ class SiteRenderer:
         self.out.files.append(dest)
 
     def _files_view(self, page_dir: str, au: ReleasedAu, files) -> list[dict]:
-        return [{"name": f.name, "href": relative(page_dir, file_site_path(au, f)), "mime": f.mime,
-                 "size": f.size, "sha256": f.sha256} for f in files]
+        return [
+            {
+                "name": f.name,
+                "href": relative(page_dir, file_site_path(au, f)),
+                "mime": f.mime,
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ]
 
     def _title_crumbs(self, page_dir: str, title: ReleasedTitle) -> list[tuple[str, str | None]]:
-        return [(title.publisher_name, relative(page_dir, f"{title.publisher_id}/index.html")),
-                (title.journal_title, relative(page_dir, title_dir(title) + "index.html"))]
+        return [
+            (title.publisher_name, relative(page_dir, f"{title.publisher_id}/index.html")),
+            (title.journal_title, relative(page_dir, title_dir(title) + "index.html")),
+        ]
 
     # ---- pages
 
@@ -154,10 +185,14 @@ class SiteRenderer:
         for publisher_id in sorted(by_publisher):
             titles = sorted(by_publisher[publisher_id], key=lambda t: t.journal_title.lower())
             page_dir = f"{publisher_id}/"
-            view: dict[str, Any] = {"name": titles[0].publisher_name, "href": f"{publisher_id}/index.html",
-                    "titles": [self._title_summary(page_dir, t) for t in titles]}
-            self._write_page(f"{publisher_id}/index.html", "publisher.html", view["name"],
-                             [(view["name"], None)], publisher=view)
+            view: dict[str, Any] = {
+                "name": titles[0].publisher_name,
+                "href": f"{publisher_id}/index.html",
+                "titles": [self._title_summary(page_dir, t) for t in titles],
+            }
+            self._write_page(
+                f"{publisher_id}/index.html", "publisher.html", view["name"], [(view["name"], None)], publisher=view
+            )
             publishers.append({**view, "titles": [self._title_summary("", t) for t in titles]})
         publishers.sort(key=lambda p: p["name"].lower())
         self._write_page("index.html", "home.html", "Released titles", [], publishers=publishers)
@@ -166,33 +201,53 @@ class SiteRenderer:
         return self.out
 
     def _title_summary(self, page_dir: str, title: ReleasedTitle) -> dict:
-        return {"journal_title": title.journal_title, "href": relative(page_dir, title_dir(title) + "index.html"),
-                "coverage": coverage(title), "release_date": title.release_date.isoformat(),
-                "license_id": title.license_id}
+        return {
+            "journal_title": title.journal_title,
+            "href": relative(page_dir, title_dir(title) + "index.html"),
+            "coverage": coverage(title),
+            "release_date": title.release_date.isoformat(),
+            "license_id": title.license_id,
+        }
 
     def _title(self, title: ReleasedTitle) -> None:
         page_dir = title_dir(title)
         wacz = self.waczs[title.collection]
-        aus = [{"label": au_label(au), "href": relative(page_dir, au_dir(au) + "index.html"),
-                "count": len(au.articles)} for au in sorted(title.aus, key=lambda a: _natural(a.au))]
+        aus = [
+            {"label": au_label(au), "href": relative(page_dir, au_dir(au) + "index.html"), "count": len(au.articles)}
+            for au in sorted(title.aus, key=lambda a: _natural(a.au))
+        ]
         t = self._title_view(title)
         self._write_page(
-            page_dir + "index.html", "title.html", title.journal_title,
-            [(title.publisher_name, relative(page_dir, f"{title.publisher_id}/index.html")),
-             (title.journal_title, None)],
-            t=t, aus=aus,
+            page_dir + "index.html",
+            "title.html",
+            title.journal_title,
+            [
+                (title.publisher_name, relative(page_dir, f"{title.publisher_id}/index.html")),
+                (title.journal_title, None),
+            ],
+            t=t,
+            aus=aus,
             wacz={"href": relative(page_dir, wacz.path), "size": wacz.size, "sha256": wacz.sha256},
             kbart_href=relative(page_dir, self.kbart_path),
-            replay_href=f"{self.replay_base_url.rstrip('/')}/{title.collection}/")
+            replay_href=f"{self.replay_base_url.rstrip('/')}/{title.collection}/",
+        )
 
     @staticmethod
     def _title_view(title: ReleasedTitle) -> dict:
-        return {"journal_title": title.journal_title, "publisher_name": title.publisher_name,
-                "issn": title.issn, "eissn": title.eissn, "license_id": title.license_id,
-                "license_url": title.license_url, "license_name": title.license_name,
-                "trigger": title.trigger, "trigger_text": title.trigger_text,
-                "trigger_date": title.trigger_date.isoformat(), "release_date": title.release_date.isoformat(),
-                "attestation_url": title.attestation_url}
+        return {
+            "journal_title": title.journal_title,
+            "publisher_name": title.publisher_name,
+            "issn": title.issn,
+            "eissn": title.eissn,
+            "license_id": title.license_id,
+            "license_url": title.license_url,
+            "license_name": title.license_name,
+            "trigger": title.trigger,
+            "trigger_text": title.trigger_text,
+            "trigger_date": title.trigger_date.isoformat(),
+            "release_date": title.release_date.isoformat(),
+            "attestation_url": title.attestation_url,
+        }
 
     def _volume(self, title: ReleasedTitle, au: ReleasedAu) -> None:
         page_dir = au_dir(au)
@@ -201,21 +256,39 @@ class SiteRenderer:
             issues.setdefault(place.entry.article.issue, []).append(place)
         issue_views = []
         for number in sorted(issues, key=_natural):
-            places = sorted(issues[number], key=lambda p: (_natural(p.entry.article.fpage or p.entry.article.elocation_id),
-                                                           (p.entry.article.title or "").lower()))
-            issue_views.append({
-                "label": f"Issue {number}" if number else "Articles",
-                "anchor": f"issue-{number}" if number else "articles",
-                "articles": [{"title": p.entry.article.title or "Untitled", "href": relative(page_dir, p.page_dir + "index.html"),
-                              "authors": author_line(p.entry.article.authors), "pages": pages_of(p.entry.article)}
-                             for p in places]})
+            places = sorted(
+                issues[number],
+                key=lambda p: (
+                    _natural(p.entry.article.fpage or p.entry.article.elocation_id),
+                    (p.entry.article.title or "").lower(),
+                ),
+            )
+            issue_views.append(
+                {
+                    "label": f"Issue {number}" if number else "Articles",
+                    "anchor": f"issue-{number}" if number else "articles",
+                    "articles": [
+                        {
+                            "title": p.entry.article.title or "Untitled",
+                            "href": relative(page_dir, p.page_dir + "index.html"),
+                            "authors": author_line(p.entry.article.authors),
+                            "pages": pages_of(p.entry.article),
+                        }
+                        for p in places
+                    ],
+                }
+            )
         label = au_label(au)
         self._write_page(
-            page_dir + "index.html", "volume.html", f"{label} · {title.journal_title}",
+            page_dir + "index.html",
+            "volume.html",
+            f"{label} · {title.journal_title}",
             self._title_crumbs(page_dir, title) + [(label, None)],
-            t=self._title_view(title), issues=issue_views,
+            t=self._title_view(title),
+            issues=issue_views,
             au={"label": label, "id": au.au_id, "version": au.ocfl_version},
-            files=self._files_view(page_dir, au, au.files))
+            files=self._files_view(page_dir, au, au.files),
+        )
 
     def _article(self, title: ReleasedTitle, place: ArticlePlace) -> None:
         page_dir = place.page_dir
@@ -233,28 +306,52 @@ class SiteRenderer:
         replay = replay_url(self.replay_base_url, title, capture) if capture else None
 
         a: dict[str, Any] = {  # the template's view of the article
-            "title": art.title or "Untitled", "authors": [
-                {"name": x.name, "orcid": safe_href(x.orcid), "affiliations": list(x.affiliations)} for x in art.authors],
-            "author_line": author_line(art.authors), "doi": art.doi, "doi_url": doi_url,
-            "volume": art.volume, "issue": art.issue, "pages": pages_of(art), "pub_date": art.pub_date,
-            "year": art.pub_date[:4] if art.pub_date else None, "language": art.language,
+            "title": art.title or "Untitled",
+            "authors": [
+                {"name": x.name, "orcid": safe_href(x.orcid), "affiliations": list(x.affiliations)} for x in art.authors
+            ],
+            "author_line": author_line(art.authors),
+            "doi": art.doi,
+            "doi_url": doi_url,
+            "volume": art.volume,
+            "issue": art.issue,
+            "pages": pages_of(art),
+            "pub_date": art.pub_date,
+            "year": art.pub_date[:4] if art.pub_date else None,
+            "language": art.language,
             "abstract": [p for p in (art.abstract or "").split("\n\n") if p.strip()],
-            "keywords": list(art.keywords), "original_license": safe_href(art.license_url), "copyright": art.copyright,
+            "keywords": list(art.keywords),
+            "original_license": safe_href(art.license_url),
+            "copyright": art.copyright,
         }
         crumbs = self._title_crumbs(page_dir, title) + [
-            (au_label(au), relative(page_dir, au_dir(au) + "index.html")), (a["title"], None)]
+            (au_label(au), relative(page_dir, au_dir(au) + "index.html")),
+            (a["title"], None),
+        ]
         self._write_page(
-            page_dir + "index.html", "article.html", a["title"], crumbs,
-            t=self._title_view(title), a=a,
+            page_dir + "index.html",
+            "article.html",
+            a["title"],
+            crumbs,
+            t=self._title_view(title),
+            a=a,
             citation=self._citation(title, art, pdf_url),
             jsonld=self._jsonld(title, place, canonical, doi_url, replay),
             pdf_href=relative(page_dir, file_site_path(au, pdf)) if pdf else None,
-            replay_href=replay, replay_when=_when(capture) if capture else None,
-            files=self._files_view(page_dir, au, place.entry.files))
-        self.out.search_entries.append({
-            "t": a["title"], "u": page_dir + "index.html",
-            "m": " · ".join(x for x in (a["author_line"], title.journal_title, art.pub_date or "", art.doi or "") if x),
-            "k": " ".join(art.keywords)})
+            replay_href=replay,
+            replay_when=_when(capture) if capture else None,
+            files=self._files_view(page_dir, au, place.entry.files),
+        )
+        self.out.search_entries.append(
+            {
+                "t": a["title"],
+                "u": page_dir + "index.html",
+                "m": " · ".join(
+                    x for x in (a["author_line"], title.journal_title, art.pub_date or "", art.doi or "") if x
+                ),
+                "k": " ".join(art.keywords),
+            }
+        )
 
     @staticmethod
     def _citation(title: ReleasedTitle, art: Article, pdf_url: str | None) -> list[tuple[str, str]]:
@@ -262,7 +359,9 @@ class SiteRenderer:
         tags: list[tuple[str, str | None]] = [("citation_title", art.title or "Untitled")]
         for author in art.authors:
             if author.surname:
-                tags.append(("citation_author", f"{author.surname}, {author.given}" if author.given else author.surname))
+                tags.append(
+                    ("citation_author", f"{author.surname}, {author.given}" if author.given else author.surname)
+                )
             else:
                 tags.append(("citation_author", author.name))
             if author.orcid:
@@ -286,13 +385,17 @@ class SiteRenderer:
         ]
         return [(k, v) for k, v in tags if v]
 
-    def _jsonld(self, title: ReleasedTitle, place: ArticlePlace, canonical: str, doi_url: str | None,
-                replay: str | None) -> dict:
+    def _jsonld(
+        self, title: ReleasedTitle, place: ArticlePlace, canonical: str, doi_url: str | None, replay: str | None
+    ) -> dict:
         """schema.org ScholarlyArticle; the template embeds it with Jinja's tojson, which escapes '<', '>', '&'."""
         art, au = place.entry.article, place.au
-        periodical = {"@type": "Periodical", "name": title.journal_title,
-                      "issn": [i for i in (title.issn, title.eissn) if i],
-                      "publisher": {"@type": "Organization", "name": title.publisher_name}}
+        periodical = {
+            "@type": "Periodical",
+            "name": title.journal_title,
+            "issn": [i for i in (title.issn, title.eissn) if i],
+            "publisher": {"@type": "Organization", "name": title.publisher_name},
+        }
         part: dict = periodical
         if art.volume:
             part = {"@type": "PublicationVolume", "volumeNumber": art.volume, "isPartOf": part}
@@ -314,16 +417,37 @@ class SiteRenderer:
                 person["affiliation"] = [{"@type": "Organization", "name": a} for a in x.affiliations]
             authors.append(person)
         data = {
-            "@context": "https://schema.org", "@type": "ScholarlyArticle", "@id": canonical, "url": canonical,
-            "name": art.title or "Untitled", "headline": art.title or "Untitled", "author": authors,
-            "datePublished": art.pub_date, "abstract": art.abstract, "keywords": list(art.keywords) or None,
-            "inLanguage": art.language, "isPartOf": part, "publisher": periodical["publisher"],
-            "pageStart": art.fpage, "pageEnd": art.lpage,
+            "@context": "https://schema.org",
+            "@type": "ScholarlyArticle",
+            "@id": canonical,
+            "url": canonical,
+            "name": art.title or "Untitled",
+            "headline": art.title or "Untitled",
+            "author": authors,
+            "datePublished": art.pub_date,
+            "abstract": art.abstract,
+            "keywords": list(art.keywords) or None,
+            "inLanguage": art.language,
+            "isPartOf": part,
+            "publisher": periodical["publisher"],
+            "pageStart": art.fpage,
+            "pageEnd": art.lpage,
             "identifier": {"@type": "PropertyValue", "propertyID": "DOI", "value": art.doi} if art.doi else None,
-            "sameAs": doi_url, "license": title.license_url, "isAccessibleForFree": True, "archivedAt": replay,
-            "encoding": [{"@type": "MediaObject", "name": f.name, "encodingFormat": f.mime,
-                          "contentSize": str(f.size), "sha256": f.sha256,
-                          "contentUrl": self.plan.site_url(file_site_path(au, f))} for f in place.entry.files],
+            "sameAs": doi_url,
+            "license": title.license_url,
+            "isAccessibleForFree": True,
+            "archivedAt": replay,
+            "encoding": [
+                {
+                    "@type": "MediaObject",
+                    "name": f.name,
+                    "encodingFormat": f.mime,
+                    "contentSize": str(f.size),
+                    "sha256": f.sha256,
+                    "contentUrl": self.plan.site_url(file_site_path(au, f)),
+                }
+                for f in place.entry.files
+            ],
         }
         return {k: v for k, v in data.items() if v not in (None, [], "")}
 
@@ -337,12 +461,14 @@ class SiteRenderer:
     def _sitemap_and_robots(self) -> None:
         day = self.now.date().isoformat()
         urls = [self.plan.site_url(p) for p in sorted(self.out.pages)]
-        chunks = [urls[i:i + SITEMAP_LIMIT] for i in range(0, len(urls), SITEMAP_LIMIT)] or [[]]
+        chunks = [urls[i : i + SITEMAP_LIMIT] for i in range(0, len(urls), SITEMAP_LIMIT)] or [[]]
 
         def urlset(chunk: list[str]) -> str:
             body = "".join(f"  <url><loc>{xml_escape(u)}</loc><lastmod>{day}</lastmod></url>\n" for u in chunk)
-            return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                    '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + body + "</urlset>\n")
+            return (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + body + "</urlset>\n"
+            )
 
         if len(chunks) == 1:
             self._write_text("sitemap.xml", urlset(chunks[0]))
@@ -350,10 +476,15 @@ class SiteRenderer:
             entries = ""
             for n, chunk in enumerate(chunks, start=1):
                 self._write_text(f"sitemap-{n}.xml", urlset(chunk))
-                entries += f"  <sitemap><loc>{xml_escape(self.plan.site_url(f'sitemap-{n}.xml'))}</loc>" \
-                           f"<lastmod>{day}</lastmod></sitemap>\n"
-            self._write_text("sitemap.xml", '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex '
-                             'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + entries + "</sitemapindex>\n")
+                entries += (
+                    f"  <sitemap><loc>{xml_escape(self.plan.site_url(f'sitemap-{n}.xml'))}</loc>"
+                    f"<lastmod>{day}</lastmod></sitemap>\n"
+                )
+            self._write_text(
+                "sitemap.xml",
+                '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex '
+                'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + entries + "</sitemapindex>\n",
+            )
         self._write_text("robots.txt", f"User-agent: *\nAllow: /\n\nSitemap: {self.plan.site_url('sitemap.xml')}\n")
 
     def _write_text(self, path: str, text: str) -> None:

@@ -30,8 +30,14 @@ def templates_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def environment(directory: str | None = None) -> Environment:
-    env = Environment(loader=FileSystemLoader(directory or str(templates_dir())), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(directory or str(templates_dir())),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["human_size"] = human_size
     env.filters["href"] = href_filter  # every link in a template goes through the one rule
     return env

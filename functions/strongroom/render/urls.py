@@ -124,8 +124,13 @@ class SitePlan:
 
     def _plan_files(self, place: ArticlePlace) -> None:
         entry = place.entry
-        folder = posixpath.dirname(entry.xml_path) if entry.xml_path else posixpath.commonpath(
-            [posixpath.dirname(f.path) for f in entry.files]) if entry.files else ""
+        folder = (
+            posixpath.dirname(entry.xml_path)
+            if entry.xml_path
+            else posixpath.commonpath([posixpath.dirname(f.path) for f in entry.files])
+            if entry.files
+            else ""
+        )
         absolute = [u for u in entry.article.self_uris if _is_web(u) and u != place.landing]
         for f in entry.files:
             ext = posixpath.splitext(f.name)[1].lower()

@@ -63,15 +63,22 @@ def page_list(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc) -> list[dic
             if capture is None or (capture.timestamp, capture.url) in seen:
                 continue
             seen.add((capture.timestamp, capture.url))
-            pages.append({"url": capture.url, "ts": timestamp_to_iso_date(capture.timestamp),
-                          "title": place.entry.article.title or capture.url})
+            pages.append(
+                {
+                    "url": capture.url,
+                    "ts": timestamp_to_iso_date(capture.timestamp),
+                    "title": place.entry.article.title or capture.url,
+                }
+            )
     return pages
 
 
 def description(title: ReleasedTitle) -> str:
-    return (f"{title.journal_title} ({title.publisher_name}), released from the strongroom archive on "
-            f"{title.release_date.isoformat()} because {title.trigger_text}. "
-            f"License: {title.license_name} ({title.license_id}), {title.license_url}")
+    return (
+        f"{title.journal_title} ({title.publisher_name}), released from the strongroom archive on "
+        f"{title.release_date.isoformat()} because {title.trigger_text}. "
+        f"License: {title.license_name} ({title.license_id}), {title.license_url}"
+    )
 
 
 def write_wacz(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc, dest: Path, *, now: datetime) -> WaczResult:
@@ -85,15 +92,29 @@ def write_wacz(title: ReleasedTitle, plan: SitePlan, warc: TitleWarc, dest: Path
     with tempfile.TemporaryDirectory(prefix="wacz-", dir=dest.parent) as tmp:
         pages_file = Path(tmp) / "pages.jsonl"
         with pages_file.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"format": "json-pages-1.0", "id": "pages",
-                                 "title": f"Articles of {title.journal_title}"}) + "\n")
+            fh.write(
+                json.dumps({"format": "json-pages-1.0", "id": "pages", "title": f"Articles of {title.journal_title}"})
+                + "\n"
+            )
             for page in pages:
                 fh.write(json.dumps(page, ensure_ascii=False) + "\n")
         raw = Path(tmp) / "raw.wacz"
         printed = io.StringIO()
         with _LOCK, contextlib.redirect_stdout(printed):
-            code = wacz_main(["create", "-o", str(raw), "--pages", str(pages_file),
-                              "--title", title.journal_title, "--desc", description(title), str(warc.path)])
+            code = wacz_main(
+                [
+                    "create",
+                    "-o",
+                    str(raw),
+                    "--pages",
+                    str(pages_file),
+                    "--title",
+                    title.journal_title,
+                    "--desc",
+                    description(title),
+                    str(warc.path),
+                ]
+            )
         if code != 0:
             raise WaczError(f"wacz create failed for {title.title_id}: {printed.getvalue()[-2000:]}")
         with written_whole(dest) as partial:
@@ -111,8 +132,11 @@ def _with_license(src: Path, dest: Path, title: ReleasedTitle, now: datetime) ->
             if info.filename in (DATAPACKAGE, DIGEST):
                 continue
             copy = zipfile.ZipInfo(info.filename, info.date_time)
-            copy.compress_type, copy.external_attr, copy.file_size = \
-                info.compress_type, info.external_attr, info.file_size
+            copy.compress_type, copy.external_attr, copy.file_size = (
+                info.compress_type,
+                info.external_attr,
+                info.file_size,
+            )
             with zin.open(info) as r, zout.open(copy, "w", force_zip64=info.file_size > 0x7FFFFFFF) as w:
                 shutil.copyfileobj(r, w, CHUNK)
         package["licenses"] = [{"name": title.license_id, "path": title.license_url, "title": title.license_name}]

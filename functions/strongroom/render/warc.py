@@ -65,7 +65,8 @@ class VerifyingReader(HashingReader):
             raise FixityError(
                 f"{self.file.path}: read {self.size} bytes with sha256 {sha256}, expected "
                 f"{self.file.size} bytes with sha256 {self.file.sha256}. The copy being read is damaged: "
-                "repair the node from an agreeing copy, then release again.")
+                "repair the node from an agreeing copy, then release again."
+            )
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,15 @@ def scan_harvest(f: ReleasedFile) -> HarvestScan:
                 date = record.rec_headers.get_header("WARC-Date")
                 if url and date:
                     http = record.http_headers
-                    mime = (http.get_header("Content-Type") if http else None) or \
-                        record.rec_headers.get_header("Content-Type") or ""
+                    mime = (
+                        (http.get_header("Content-Type") if http else None)
+                        or record.rec_headers.get_header("Content-Type")
+                        or ""
+                    )
                     status = http.get_statuscode() if http and record.rec_type != "resource" else None
-                    scan.captures.append(Capture(url, iso_date_to_timestamp(date), mime.split(";")[0].strip(),
-                                                 status, "harvest"))
+                    scan.captures.append(
+                        Capture(url, iso_date_to_timestamp(date), mime.split(";")[0].strip(), status, "harvest")
+                    )
         reader.drain()
         reader.verify()
     return scan
@@ -202,9 +207,12 @@ def warcinfo_fields(title: ReleasedTitle, filename: str) -> list[tuple[str, str]
         ("publisher", title.publisher_name),
         ("issn", title.issn or ""),
         ("eissn", title.eissn or ""),
-        ("description", f"Released copy of {title.journal_title} ({title.publisher_name}): "
-                        f"released on {title.release_date.isoformat()} because {title.trigger_text} "
-                        f"({title.trigger}, {title.trigger_date.isoformat()})."),
+        (
+            "description",
+            f"Released copy of {title.journal_title} ({title.publisher_name}): "
+            f"released on {title.release_date.isoformat()} because {title.trigger_text} "
+            f"({title.trigger}, {title.trigger_date.isoformat()}).",
+        ),
         ("license", title.license_url),
         ("rights", f"{title.license_name} ({title.license_id})"),
         ("release-date", title.release_date.isoformat()),
@@ -233,17 +241,34 @@ def write_title_warc(title: ReleasedTitle, plan: SitePlan, path: Path, *, now: d
     return result
 
 
-def _write(title: ReleasedTitle, plan: SitePlan, partial: Path, filename: str, scans: list[HarvestScan],
-           result: TitleWarc, now: datetime) -> None:
+def _write(
+    title: ReleasedTitle,
+    plan: SitePlan,
+    partial: Path,
+    filename: str,
+    scans: list[HarvestScan],
+    result: TitleWarc,
+    now: datetime,
+) -> None:
     with partial.open("wb") as out:
         writer = WARCWriter(out, gzip=True, warc_version="1.1")
         info = _fields(warcinfo_fields(title, filename))
-        writer.write_record(writer.create_warc_record(
-            "", "warcinfo", payload=io.BytesIO(info), length=len(info), warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", title.publisher_id, title.title_id,
-                                                            title.release_date.isoformat()),
-                               "WARC-Date": datetime_to_iso_date(now.astimezone(UTC)),
-                               "WARC-Filename": filename}))
+        writer.write_record(
+            writer.create_warc_record(
+                "",
+                "warcinfo",
+                payload=io.BytesIO(info),
+                length=len(info),
+                warc_content_type="application/warc-fields",
+                warc_headers_dict={
+                    "WARC-Record-ID": _record_id(
+                        "warcinfo", title.publisher_id, title.title_id, title.release_date.isoformat()
+                    ),
+                    "WARC-Date": datetime_to_iso_date(now.astimezone(UTC)),
+                    "WARC-Filename": filename,
+                },
+            )
+        )
         result.records += 1
 
         for scan in scans:
@@ -270,8 +295,9 @@ def _write(title: ReleasedTitle, plan: SitePlan, partial: Path, filename: str, s
                 result.deposited_records += 1
 
 
-def _write_resource(writer: WARCWriter, title: ReleasedTitle, au: ReleasedAu, f: ReleasedFile,
-                    url: str, when: datetime) -> None:
+def _write_resource(
+    writer: WARCWriter, title: ReleasedTitle, au: ReleasedAu, f: ReleasedFile, url: str, when: datetime
+) -> None:
     digest = labelled_sha256(f.sha256)
     headers = {
         "WARC-Record-ID": _record_id("resource", au.au_id, f.path, f.sha256),
@@ -284,8 +310,9 @@ def _write_resource(writer: WARCWriter, title: ReleasedTitle, au: ReleasedAu, f:
     }
     with f.open() as raw:
         reader = VerifyingReader(raw, f)
-        record = writer.create_warc_record(url, "resource", payload=reader, length=f.size,
-                                           warc_content_type=f.mime, warc_headers_dict=headers)
+        record = writer.create_warc_record(
+            url, "resource", payload=reader, length=f.size, warc_content_type=f.mime, warc_headers_dict=headers
+        )
         writer.write_record(record)
         reader.drain()
         reader.verify()

@@ -146,11 +146,15 @@ class Inventory:
             raise InventoryError(f"inventory is not JSON ({e}); restore it from another node's copy") from e
         try:
             if raw.get("type") != INVENTORY_TYPE:
-                raise InventoryError(f"inventory type is {raw.get('type')!r}, expected {INVENTORY_TYPE!r} "
-                                     "(an object of another OCFL version must be migrated first)")
+                raise InventoryError(
+                    f"inventory type is {raw.get('type')!r}, expected {INVENTORY_TYPE!r} "
+                    "(an object of another OCFL version must be migrated first)"
+                )
             if raw.get("digestAlgorithm") != DIGEST_ALGORITHM:
-                raise InventoryError(f"inventory digestAlgorithm is {raw.get('digestAlgorithm')!r}; "
-                                     "strongroom writes only sha512 inventories")
+                raise InventoryError(
+                    f"inventory digestAlgorithm is {raw.get('digestAlgorithm')!r}; "
+                    "strongroom writes only sha512 inventories"
+                )
             if raw.get("contentDirectory", CONTENT_DIRECTORY) != CONTENT_DIRECTORY:
                 raise InventoryError("inventory sets a contentDirectory other than 'content'; not supported")
             versions = {
@@ -170,8 +174,9 @@ class Inventory:
                 fixity={a: {d.lower(): list(p) for d, p in b.items()} for a, b in raw.get("fixity", {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as e:
-            raise InventoryError(f"inventory lacks or mangles a required field ({e!r}); "
-                                 "restore it from another node's copy") from e
+            raise InventoryError(
+                f"inventory lacks or mangles a required field ({e!r}); restore it from another node's copy"
+            ) from e
         if inv.head not in inv.versions:
             raise InventoryError(f"inventory head {inv.head!r} is not among its versions {sorted(inv.versions)}")
         return inv
@@ -278,8 +283,14 @@ class VersionPlan:
         return sum(self.sizes.values())
 
 
-def plan_version(previous: Inventory | None, object_id: str, state: Mapping[str, FileDigest],
-                 created: datetime | str, message: str | None, user: User | Mapping | None) -> VersionPlan:
+def plan_version(
+    previous: Inventory | None,
+    object_id: str,
+    state: Mapping[str, FileDigest],
+    created: datetime | str,
+    message: str | None,
+    user: User | Mapping | None,
+) -> VersionPlan:
     """Plan the next version of an object holding exactly `state` (logical path -> digests).
 
     Bytes already in the manifest (same sha512) are referenced, not stored again, across
@@ -334,5 +345,4 @@ def plan_version(previous: Inventory | None, object_id: str, state: Mapping[str,
 
     versions[version] = Version(format_created(created), new_state, message, user)
     inventory = Inventory(object_id, version, manifest, versions, fixity, {**all_sizes, **sizes})
-    return VersionPlan(object_id, version, inventory, new_content, False,
-                       previous.head if previous else None, sizes)
+    return VersionPlan(object_id, version, inventory, new_content, False, previous.head if previous else None, sizes)

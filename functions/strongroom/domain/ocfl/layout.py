@@ -33,24 +33,27 @@ _ID_DIGESTS = {"md5", "sha1", "sha256", "sha512", "blake2b-512"}
 
 def _hex_digest(algorithm: str, data: bytes) -> str:
     if algorithm not in _ID_DIGESTS:
-        raise ValueError(f"digest algorithm {algorithm!r} is not one OCFL allows in a fixity block; "
-                         f"use one of {sorted(_ID_DIGESTS)}")
+        raise ValueError(
+            f"digest algorithm {algorithm!r} is not one OCFL allows in a fixity block; use one of {sorted(_ID_DIGESTS)}"
+        )
     name = "blake2b" if algorithm == "blake2b-512" else algorithm
     return hashlib.new(name, data).hexdigest()
 
 
 def encapsulation_directory(object_id: str, digest: str) -> str:
     """The object's own directory name: the id, percent-encoded (lower-case hex), truncated past 100 chars."""
-    encoded = "".join(
-        ch if ch in _SAFE else "".join(f"%{b:02x}" for b in ch.encode("utf-8")) for ch in object_id
-    )
+    encoded = "".join(ch if ch in _SAFE else "".join(f"%{b:02x}" for b in ch.encode("utf-8")) for ch in object_id)
     if len(encoded) > MAX_ENCAPSULATION:
         return f"{encoded[:MAX_ENCAPSULATION]}-{digest}"
     return encoded
 
 
-def storage_path(object_id: str, digest_algorithm: str = DIGEST_ALGORITHM,
-                 tuple_size: int = TUPLE_SIZE, number_of_tuples: int = NUMBER_OF_TUPLES) -> str:
+def storage_path(
+    object_id: str,
+    digest_algorithm: str = DIGEST_ALGORITHM,
+    tuple_size: int = TUPLE_SIZE,
+    number_of_tuples: int = NUMBER_OF_TUPLES,
+) -> str:
     """Extension 0003 with any parameters (the defaults are ours); exposed so tests can run the spec's examples."""
     if not object_id:
         raise ValueError("an OCFL object id must not be empty")
@@ -59,7 +62,7 @@ def storage_path(object_id: str, digest_algorithm: str = DIGEST_ALGORITHM,
     digest = _hex_digest(digest_algorithm, object_id.encode("utf-8")).lower()
     if tuple_size * number_of_tuples > len(digest):
         raise ValueError(f"tupleSize x numberOfTuples exceeds the {len(digest)} hex digits of {digest_algorithm}")
-    tuples = [digest[i * tuple_size:(i + 1) * tuple_size] for i in range(number_of_tuples)]
+    tuples = [digest[i * tuple_size : (i + 1) * tuple_size] for i in range(number_of_tuples)]
     return "/".join([*tuples, encapsulation_directory(object_id, digest)])
 
 

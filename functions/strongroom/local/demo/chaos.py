@@ -58,7 +58,7 @@ class _Rewrite(io.RawIOBase):
         for offset, mask in self.flips.items():
             if self.pos <= offset < self.pos + len(chunk):
                 chunk[offset - self.pos] ^= mask
-        buffer[:len(chunk)] = chunk
+        buffer[: len(chunk)] = chunk
         self.pos += len(chunk)
         return len(chunk)
 
@@ -128,8 +128,9 @@ def rollback(store: BlobStore, key: str) -> Damage:
         raise ChaosError(f"{store.name}/{key} has no older version to roll back to; use replace() instead")
     with store.open(key, version_id=older[-1].version_id) as old:
         store.put(key, old)
-    return Damage("rollback", store.name, [key], {key: info.version_id},
-                  f"version {older[-1].version_id} made current again")
+    return Damage(
+        "rollback", store.name, [key], {key: info.version_id}, f"version {older[-1].version_id} made current again"
+    )
 
 
 def tamper_inventory(store: BlobStore, object_id: str, rng: random.Random | None = None) -> Damage:
@@ -150,9 +151,13 @@ def tamper_inventory(store: BlobStore, object_id: str, rng: random.Random | None
     body = Inventory.from_json(json.dumps(doc).encode()).to_json()
     store.put(key, body)
     store.put(side_key, sidecar(body)[1])
-    return Damage("tamper_inventory", store.name, [key, side_key],
-                  {key: info.version_id, side_key: side_info.version_id if side_info else None},
-                  f"digest {digest[:16]}... replaced by {forged[:16]}..., sidecar rewritten to match")
+    return Damage(
+        "tamper_inventory",
+        store.name,
+        [key, side_key],
+        {key: info.version_id, side_key: side_info.version_id if side_info else None},
+        f"digest {digest[:16]}... replaced by {forged[:16]}..., sidecar rewritten to match",
+    )
 
 
 def wipe_node(store: BlobStore, object_id: str | None = None) -> Damage:

@@ -50,6 +50,7 @@ PackageFormat = Literal["zip", "tar", "tar.gz"]
 
 # ---------------------------------------------------------------- journals and articles
 
+
 @dataclass(frozen=True)
 class JournalSpec:
     """One journal in one year (an AU is usually a year): who publishes it and how its articles look.
@@ -130,45 +131,186 @@ class SampleArticle:
         return int(self.pub_date[:4])
 
 
-GIVEN = ("Amara", "Benedikt", "Chiara", "Dmitri", "Eleanor", "Farid", "Grace", "Haruto", "Ingrid", "Joaquín",
-         "Kwame", "Lena", "Mateus", "Nadia", "Oluwaseun", "Priya", "Quentin", "Rosa", "Søren", "Tomasz",
-         "Uma", "Valentina", "Wei", "Ximena", "Yusuf", "Zofia", "Aoife", "Rahul", "Mei", "Siobhán")
-SURNAMES = ("Abernathy", "Bianchi", "Castellanos", "Dubois", "Eriksen", "Fitzgerald", "García", "Hoffmann",
-            "Ishikawa", "Jankowski", "Kowalczyk", "Lindqvist", "Mensah", "Nakamura", "Okafor", "Petrov",
-            "Quispe", "Rahman", "Schneider", "Tanaka", "Ueda", "Varga", "Whitfield", "Xu", "Yilmaz", "Zhang",
-            "O'Connell", "Müller", "Novák", "Adeyemi")
-INSTITUTIONS = ("Department of Biology, University of Northfield", "Institute of Marine Sciences, Eastport",
-                "School of History, Lakeside University", "Centre for Environmental Research, Harrowgate",
-                "Faculty of Science, University of Westmere", "Department of Ecology, Kingsbridge College",
-                "Archive Studies Unit, Lakeside University", "Research Institute for Coastal Systems, Porthaven")
+GIVEN = (
+    "Amara",
+    "Benedikt",
+    "Chiara",
+    "Dmitri",
+    "Eleanor",
+    "Farid",
+    "Grace",
+    "Haruto",
+    "Ingrid",
+    "Joaquín",
+    "Kwame",
+    "Lena",
+    "Mateus",
+    "Nadia",
+    "Oluwaseun",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Søren",
+    "Tomasz",
+    "Uma",
+    "Valentina",
+    "Wei",
+    "Ximena",
+    "Yusuf",
+    "Zofia",
+    "Aoife",
+    "Rahul",
+    "Mei",
+    "Siobhán",
+)
+SURNAMES = (
+    "Abernathy",
+    "Bianchi",
+    "Castellanos",
+    "Dubois",
+    "Eriksen",
+    "Fitzgerald",
+    "García",
+    "Hoffmann",
+    "Ishikawa",
+    "Jankowski",
+    "Kowalczyk",
+    "Lindqvist",
+    "Mensah",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Rahman",
+    "Schneider",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Whitfield",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+    "O'Connell",
+    "Müller",
+    "Novák",
+    "Adeyemi",
+)
+INSTITUTIONS = (
+    "Department of Biology, University of Northfield",
+    "Institute of Marine Sciences, Eastport",
+    "School of History, Lakeside University",
+    "Centre for Environmental Research, Harrowgate",
+    "Faculty of Science, University of Westmere",
+    "Department of Ecology, Kingsbridge College",
+    "Archive Studies Unit, Lakeside University",
+    "Research Institute for Coastal Systems, Porthaven",
+)
 VOCAB = {
     "biology": {
-        "subject": ("Population dynamics", "Thermal tolerance", "Larval dispersal", "Gene expression",
-                    "Foraging behaviour", "Reef recovery", "Microbial diversity", "Seasonal migration"),
-        "organism": ("Mytilus edulis", "Zostera marina", "Gadus morhua", "Acropora cervicornis",
-                     "Calanus finmarchicus", "Homarus gammarus", "Fucus vesiculosus", "Crassostrea gigas"),
-        "context": ("under warming scenarios", "along a salinity gradient", "in the North Atlantic",
-                    "after a marine heatwave", "in restored seagrass meadows", "across tidal zones"),
-        "method": ("a ten-year field survey", "controlled mesocosm experiments", "environmental DNA sampling",
-                   "long-term mooring data", "a common-garden experiment", "satellite-tagged individuals"),
-        "keywords": ("climate change", "marine ecology", "biodiversity", "ocean acidification",
-                     "conservation", "population genetics", "coastal ecosystems", "phenology"),
-        "finding": ("abundance declined by a third", "tolerance varied strongly between sites",
-                    "dispersal distances were shorter than predicted", "recovery depended on water clarity"),
+        "subject": (
+            "Population dynamics",
+            "Thermal tolerance",
+            "Larval dispersal",
+            "Gene expression",
+            "Foraging behaviour",
+            "Reef recovery",
+            "Microbial diversity",
+            "Seasonal migration",
+        ),
+        "organism": (
+            "Mytilus edulis",
+            "Zostera marina",
+            "Gadus morhua",
+            "Acropora cervicornis",
+            "Calanus finmarchicus",
+            "Homarus gammarus",
+            "Fucus vesiculosus",
+            "Crassostrea gigas",
+        ),
+        "context": (
+            "under warming scenarios",
+            "along a salinity gradient",
+            "in the North Atlantic",
+            "after a marine heatwave",
+            "in restored seagrass meadows",
+            "across tidal zones",
+        ),
+        "method": (
+            "a ten-year field survey",
+            "controlled mesocosm experiments",
+            "environmental DNA sampling",
+            "long-term mooring data",
+            "a common-garden experiment",
+            "satellite-tagged individuals",
+        ),
+        "keywords": (
+            "climate change",
+            "marine ecology",
+            "biodiversity",
+            "ocean acidification",
+            "conservation",
+            "population genetics",
+            "coastal ecosystems",
+            "phenology",
+        ),
+        "finding": (
+            "abundance declined by a third",
+            "tolerance varied strongly between sites",
+            "dispersal distances were shorter than predicted",
+            "recovery depended on water clarity",
+        ),
     },
     "history": {
-        "subject": ("Print culture", "Urban memory", "Labour movements", "Cartographic practice",
-                    "Parish records", "Trade networks", "Public health", "Migration and settlement"),
-        "organism": ("Lakeside", "the Northern Marches", "the river towns", "the wool ports",
-                     "the upland parishes", "the canal districts"),
-        "context": ("1750–1850", "in the long nineteenth century", "between the wars",
-                    "in the early modern period", "after the enclosure acts", "during the cholera years"),
-        "method": ("newly catalogued parish registers", "merchants' letter books", "oral history interviews",
-                   "municipal minute books", "estate maps and surveys", "newspaper advertisements"),
-        "keywords": ("social history", "archives", "local history", "material culture",
-                     "historiography", "economic history", "memory studies", "digital humanities"),
-        "finding": ("literacy spread faster than assumed", "women ran a third of the shops",
-                    "the old routes persisted for decades", "relief was organised locally, not centrally"),
+        "subject": (
+            "Print culture",
+            "Urban memory",
+            "Labour movements",
+            "Cartographic practice",
+            "Parish records",
+            "Trade networks",
+            "Public health",
+            "Migration and settlement",
+        ),
+        "organism": (
+            "Lakeside",
+            "the Northern Marches",
+            "the river towns",
+            "the wool ports",
+            "the upland parishes",
+            "the canal districts",
+        ),
+        "context": (
+            "1750–1850",
+            "in the long nineteenth century",
+            "between the wars",
+            "in the early modern period",
+            "after the enclosure acts",
+            "during the cholera years",
+        ),
+        "method": (
+            "newly catalogued parish registers",
+            "merchants' letter books",
+            "oral history interviews",
+            "municipal minute books",
+            "estate maps and surveys",
+            "newspaper advertisements",
+        ),
+        "keywords": (
+            "social history",
+            "archives",
+            "local history",
+            "material culture",
+            "historiography",
+            "economic history",
+            "memory studies",
+            "digital humanities",
+        ),
+        "finding": (
+            "literacy spread faster than assumed",
+            "women ran a third of the shops",
+            "the old routes persisted for decades",
+            "relief was organised locally, not centrally",
+        ),
     },
 }
 
@@ -197,7 +339,7 @@ def make_issn(number: int) -> str:
 def _orcid(rng: random.Random) -> str:
     base = "00000002" + f"{rng.randrange(10_000_000):07d}"
     digits = base + orcid_check_digit(base)
-    return "https://orcid.org/" + "-".join(digits[i:i + 4] for i in range(0, 16, 4))
+    return "https://orcid.org/" + "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 def make_articles(n: int, seed: int, journal: JournalSpec, *, start: int = 1) -> list[SampleArticle]:
@@ -209,7 +351,11 @@ def make_articles(n: int, seed: int, journal: JournalSpec, *, start: int = 1) ->
     per_issue = max(1, -(-n // journal.issues))
     for index, number in enumerate(range(start, start + n)):
         issue = min(journal.issues, index // per_issue + 1)
-        subject, organism, context = rng.choice(words["subject"]), rng.choice(words["organism"]), rng.choice(words["context"])
+        subject, organism, context = (
+            rng.choice(words["subject"]),
+            rng.choice(words["organism"]),
+            rng.choice(words["context"]),
+        )
         pattern = rng.randrange(3)
         if pattern == 0:
             title = f"{subject} of {organism} {context}"
@@ -241,35 +387,38 @@ def make_articles(n: int, seed: int, journal: JournalSpec, *, start: int = 1) ->
         pub = date(journal.year, month, 1 + rng.randrange(27))
         article_id = f"{journal.title}.{journal.year}.{number}"
         url = f"https://{journal.host}/{journal.title}/{journal.volume}/{issue}/{number}"
-        articles.append(SampleArticle(
-            id=article_id,
-            number=number,
-            doi=f"{DOI_PREFIX}/{article_id}",
-            title=title,
-            italic=italic,
-            authors=authors,
-            abstract=abstract,
-            keywords=keywords,
-            journal=journal,
-            volume=str(journal.volume),
-            issue=str(issue),
-            fpage=fpage,
-            lpage=lpage,
-            elocation_id=elocation,
-            pub_date=pub.isoformat(),
-            collection_date=f"{journal.year}-{month:02d}",
-            article_type="research-article" if rng.random() < 0.85 else "review-article",
-            license_url=CC_BY,
-            license_text="This article is distributed under the terms of the Creative Commons "
-                         "Attribution 4.0 International License (CC BY 4.0).",
-            url=url,
-            pdf_url=url + ".pdf",
-            figure_caption=f"Figure 1. {subject} by site, {journal.year}.",
-        ))
+        articles.append(
+            SampleArticle(
+                id=article_id,
+                number=number,
+                doi=f"{DOI_PREFIX}/{article_id}",
+                title=title,
+                italic=italic,
+                authors=authors,
+                abstract=abstract,
+                keywords=keywords,
+                journal=journal,
+                volume=str(journal.volume),
+                issue=str(issue),
+                fpage=fpage,
+                lpage=lpage,
+                elocation_id=elocation,
+                pub_date=pub.isoformat(),
+                collection_date=f"{journal.year}-{month:02d}",
+                article_type="research-article" if rng.random() < 0.85 else "review-article",
+                license_url=CC_BY,
+                license_text="This article is distributed under the terms of the Creative Commons "
+                "Attribution 4.0 International License (CC BY 4.0).",
+                url=url,
+                pdf_url=url + ".pdf",
+                figure_caption=f"Figure 1. {subject} by site, {journal.year}.",
+            )
+        )
     return articles
 
 
 # ---------------------------------------------------------------- JATS
+
 
 def _sub(parent, tag: str, text: str | None = None, **attrs) -> etree._Element:
     el = etree.SubElement(parent, tag, {k.replace("_", "-"): v for k, v in attrs.items()})
@@ -321,8 +470,11 @@ def write_jats(article: SampleArticle) -> bytes:
     _sub(am, "article-id", article.doi, pub_id_type="doi")
     _sub(am, "article-id", article.id, pub_id_type="publisher-id")
     cats = _sub(am, "article-categories")
-    _sub(_sub(cats, "subj-group", subj_group_type="heading"), "subject",
-         "Review" if article.article_type == "review-article" else "Research Article")
+    _sub(
+        _sub(cats, "subj-group", subj_group_type="heading"),
+        "subject",
+        "Review" if article.article_type == "review-article" else "Research Article",
+    )
     tg = _sub(am, "title-group")
     _title_with_italics(_sub(tg, "article-title"), article.title, article.italic)
 
@@ -336,8 +488,13 @@ def write_jats(article: SampleArticle) -> bytes:
         name = _sub(contrib, "name", name_style="western")
         _sub(name, "surname", author.surname)
         _sub(name, "given-names", author.given)
-        _sub(contrib, "xref", aff_ids[author.affiliation].removeprefix("aff"), ref_type="aff",
-             rid=aff_ids[author.affiliation])
+        _sub(
+            contrib,
+            "xref",
+            aff_ids[author.affiliation].removeprefix("aff"),
+            ref_type="aff",
+            rid=aff_ids[author.affiliation],
+        )
     for text, aff_id in aff_ids.items():
         aff = _sub(am, "aff", id=aff_id)
         _sub(aff, "label", aff_id.removeprefix("aff"))
@@ -408,11 +565,11 @@ def write_jats(article: SampleArticle) -> bytes:
     _sub(cit, "source", article.journal.journal_title)
     _sub(cit, "year", str(article.year - 3))
 
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True,
-                          doctype=JATS_DOCTYPE)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True, doctype=JATS_DOCTYPE)
 
 
 # ---------------------------------------------------------------- PDF
+
 
 def _pdf_string(text: str) -> bytes:
     """A PDF literal string in WinAnsiEncoding (what the standard Helvetica fonts use here)."""
@@ -459,9 +616,15 @@ def write_pdf(article: SampleArticle) -> bytes:
     content += b"ET\n"
     stream = bytes(content)
 
-    info = b"<< /Title %s /Author %s /Subject %s /Producer (strongroom sample generator) /CreationDate (D:%s000000Z) >>" % (
-        _pdf_string(article.title), _pdf_string("; ".join(f"{a.given} {a.surname}" for a in article.authors)),
-        _pdf_string("doi:" + article.doi), article.pub_date.replace("-", "").encode())
+    info = (
+        b"<< /Title %s /Author %s /Subject %s /Producer (strongroom sample generator) /CreationDate (D:%s000000Z) >>"
+        % (
+            _pdf_string(article.title),
+            _pdf_string("; ".join(f"{a.given} {a.surname}" for a in article.authors)),
+            _pdf_string("doi:" + article.doi),
+            article.pub_date.replace("-", "").encode(),
+        )
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -485,12 +648,17 @@ def write_pdf(article: SampleArticle) -> bytes:
         out += b"%010d 00000 n\r\n" % offset
     file_id = uuid.uuid5(uuid.NAMESPACE_URL, article.url).hex.encode()
     out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R /ID [<%s> <%s>] >>\n" % (
-        len(objects) + 1, len(objects), file_id, file_id)
+        len(objects) + 1,
+        len(objects),
+        file_id,
+        file_id,
+    )
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at  # "%%%%" formats as the "%%EOF" marker
     return bytes(out)
 
 
 # ---------------------------------------------------------------- PNG
+
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -505,7 +673,9 @@ def write_png(article: SampleArticle, width: int = 360, height: int = 240) -> by
     bars = rng.randint(4, 8)
     slot = (width - left - 16) // bars
     heights = [rng.randint(20, bottom - top) for _ in range(bars)]
-    columns: list[tuple[bytes | None, int]] = []  # per x: (colour or none, bar top y) — the bar fills from its top down to the axis
+    columns: list[
+        tuple[bytes | None, int]
+    ] = []  # per x: (colour or none, bar top y) — the bar fills from its top down to the axis
     for x in range(width):
         i, within = divmod(x - left - 4, slot) if x > left + 3 else (-1, 0)
         if 0 <= i < bars and within < slot - 8:
@@ -516,7 +686,12 @@ def write_png(article: SampleArticle, width: int = 360, height: int = 240) -> by
     rows: dict[tuple, bytes] = {}  # most rows repeat; build each distinct one once
     for y in range(height):
         background = grid if (bottom - y) % 40 == 0 and top <= y < bottom else white
-        key = (background, y in (bottom, bottom + 1), top <= y <= bottom, tuple(bottom - h <= y < bottom for h in heights))
+        key = (
+            background,
+            y in (bottom, bottom + 1),
+            top <= y <= bottom,
+            tuple(bottom - h <= y < bottom for h in heights),
+        )
         row = rows.get(key)
         if row is None:
             built = bytearray()
@@ -532,24 +707,37 @@ def write_png(article: SampleArticle, width: int = 360, height: int = 240) -> by
         raw += row
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     text = b"Title\x00" + article.figure_caption.encode("latin-1", errors="replace")
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"tEXt", text)
-            + _png_chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"tEXt", text)
+        + _png_chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 # ---------------------------------------------------------------- HTML landing pages and the WARC
 
+
 def _esc(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def landing_page(article: SampleArticle) -> bytes:
     """The publisher's HTML page for an article, as a harvester would find it (Highwire citation_* tags)."""
     j = article.journal
-    metas = [("citation_title", article.title), ("citation_journal_title", j.journal_title),
-             ("citation_publisher", j.publisher_name), ("citation_doi", article.doi),
-             ("citation_publication_date", article.pub_date.replace("-", "/")),
-             ("citation_volume", article.volume), ("citation_issue", article.issue),
-             ("citation_issn", j.issn), ("citation_issn", j.eissn), ("citation_pdf_url", article.pdf_url)]
+    metas = [
+        ("citation_title", article.title),
+        ("citation_journal_title", j.journal_title),
+        ("citation_publisher", j.publisher_name),
+        ("citation_doi", article.doi),
+        ("citation_publication_date", article.pub_date.replace("-", "/")),
+        ("citation_volume", article.volume),
+        ("citation_issue", article.issue),
+        ("citation_issn", j.issn),
+        ("citation_issn", j.eissn),
+        ("citation_pdf_url", article.pdf_url),
+    ]
     metas += [("citation_author", f"{a.surname}, {a.given}") for a in article.authors]
     head = "\n".join(f'<meta name="{n}" content="{_esc(v)}">' for n, v in metas)
     authors = ", ".join(_esc(f"{a.given} {a.surname}") for a in article.authors)
@@ -582,37 +770,65 @@ def write_warc(out, articles: list[SampleArticle], *, filename: str, seed: int =
     crawl_day = max(a.pub_date for a in articles)
     crawl_date = f"{crawl_day}T12:00:00Z"
     writer = WARCWriter(out, gzip=True, warc_version="1.1")
-    info = (f"software: strongroom sample generator\r\nformat: WARC File Format 1.1\r\n"
-            f"conformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n"
-            f"isPartOf: {articles[0].journal.publisher}-harvest\r\n"
-            f"description: harvest of {articles[0].journal.journal_title}\r\n").encode()
-    writer.write_record(writer.create_warc_record(
-        "", "warcinfo", payload=io.BytesIO(info), length=len(info),
-        warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": crawl_date, "WARC-Filename": filename}))
+    info = (
+        f"software: strongroom sample generator\r\nformat: WARC File Format 1.1\r\n"
+        f"conformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n"
+        f"isPartOf: {articles[0].journal.publisher}-harvest\r\n"
+        f"description: harvest of {articles[0].journal.journal_title}\r\n"
+    ).encode()
+    writer.write_record(
+        writer.create_warc_record(
+            "",
+            "warcinfo",
+            payload=io.BytesIO(info),
+            length=len(info),
+            warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": crawl_date, "WARC-Filename": filename},
+        )
+    )
     second = 0
     for article in articles:
         host = article.journal.host
-        for url, body, ctype in ((article.url, landing_page(article), "text/html; charset=utf-8"),
-                                 (article.pdf_url, write_pdf(article), "application/pdf")):
+        for url, body, ctype in (
+            (article.url, landing_page(article), "text/html; charset=utf-8"),
+            (article.pdf_url, write_pdf(article), "application/pdf"),
+        ):
             second += 1
             when = f"{crawl_day}T12:{second // 60 % 60:02d}:{second % 60:02d}Z"
-            resp_headers = StatusAndHeaders("200 OK", [
-                ("Content-Type", ctype), ("Content-Length", str(len(body))),
-                ("Date", _http_date(crawl_day)), ("Server", "nginx")], protocol="HTTP/1.1")
+            resp_headers = StatusAndHeaders(
+                "200 OK",
+                [
+                    ("Content-Type", ctype),
+                    ("Content-Length", str(len(body))),
+                    ("Date", _http_date(crawl_day)),
+                    ("Server", "nginx"),
+                ],
+                protocol="HTTP/1.1",
+            )
             resp = writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), length=len(body), http_headers=resp_headers,
-                warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": when})
+                url,
+                "response",
+                payload=io.BytesIO(body),
+                length=len(body),
+                http_headers=resp_headers,
+                warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": when},
+            )
             path = url.split(host, 1)[1]
-            req_headers = StatusAndHeaders(f"GET {path} HTTP/1.1", [
-                ("Host", host), ("User-Agent", "strongroom-sample-harvester/1.0"), ("Accept", "*/*")],
-                is_http_request=True)
+            req_headers = StatusAndHeaders(
+                f"GET {path} HTTP/1.1",
+                [("Host", host), ("User-Agent", "strongroom-sample-harvester/1.0"), ("Accept", "*/*")],
+                is_http_request=True,
+            )
             req = writer.create_warc_record(
-                url, "request", http_headers=req_headers,
-                warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": when})
+                url,
+                "request",
+                http_headers=req_headers,
+                warc_headers_dict={"WARC-Record-ID": record_id(), "WARC-Date": when},
+            )
             writer.write_request_response_pair(req, resp)
 
 
 # ---------------------------------------------------------------- packages
+
 
 def _write_big_file(path: Path, size: int, seed: int) -> None:
     """size bytes of seeded pseudo-random data, 1 MiB at a time (each MiB stamped with its index)."""
@@ -632,10 +848,21 @@ def _check_segment(what: str, value: str) -> None:
         raise ValueError(f"{what} {value!r} is not a valid name: use lower-case letters, digits, '.', '_' or '-'")
 
 
-def make_package(dest_dir: Path, *, publisher: str, title: str, au: str, articles: list[SampleArticle],
-                 fmt: PackageFormat = "zip", warc: bool = False, big_file_bytes: int = 0,
-                 extra_bag_info: dict[str, str] | None = None, seed: int = 0, name: str | None = None,
-                 after_bagging: Callable[[Path], None] | None = None) -> Path:
+def make_package(
+    dest_dir: Path,
+    *,
+    publisher: str,
+    title: str,
+    au: str,
+    articles: list[SampleArticle],
+    fmt: PackageFormat = "zip",
+    warc: bool = False,
+    big_file_bytes: int = 0,
+    extra_bag_info: dict[str, str] | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    after_bagging: Callable[[Path], None] | None = None,
+) -> Path:
     """Build a BagIt bag of the articles (and a harvest WARC, and a big file) and archive it into dest_dir.
 
     The archive holds the bag as one top-level folder named like the package. ``after_bagging``
@@ -677,7 +904,7 @@ def make_package(dest_dir: Path, *, publisher: str, title: str, au: str, article
             "Contact-Email": f"archive@{journal.host}",
             "External-Identifier": f"{publisher}/{title}/{au}/{name}",
             "External-Description": f"{journal.journal_title}, {len(articles)} article(s)"
-                                    + (" and a web harvest" if warc else ""),
+            + (" and a web harvest" if warc else ""),
             "Strongroom-Publisher": publisher,
             "Strongroom-Title": title,
             "Strongroom-AU": au,
@@ -740,8 +967,11 @@ def _tar(bag_dir: Path, target: Path, mtime: datetime, *, compress: bool, fast: 
     top = bag_dir.name
     with open(target, "wb") as raw:
         # gzip via GzipFile so the header's mtime and name are fixed (tarfile would stamp them).
-        stream = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=1 if fast else 6) if compress else raw
+        stream = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1 if fast else 6)
+            if compress
+            else raw
+        )
         try:
             with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tf:
                 tf.addfile(normalise(tf.gettarinfo(str(bag_dir), arcname=top)))
@@ -760,15 +990,32 @@ def _tar(bag_dir: Path, target: Path, mtime: datetime, *, compress: bool, fast: 
 # ---------------------------------------------------------------- the demo
 
 SOCIETY = JournalSpec(
-    publisher="northfield-society", publisher_name="Northfield Society for Marine Biology",
-    host="journals.northfield-society.example", title="jmbe",
-    journal_title="Journal of Marine Biology and Ecology", issn=make_issn(2049310), eissn=make_issn(2049311),
-    field="biology", year=2023, volume=41, issues=2)
+    publisher="northfield-society",
+    publisher_name="Northfield Society for Marine Biology",
+    host="journals.northfield-society.example",
+    title="jmbe",
+    journal_title="Journal of Marine Biology and Ecology",
+    issn=make_issn(2049310),
+    eissn=make_issn(2049311),
+    field="biology",
+    year=2023,
+    volume=41,
+    issues=2,
+)
 PRESS = JournalSpec(
-    publisher="lakeside-up", publisher_name="Lakeside University Press",
-    host="press.lakeside-university.example", title="lrh",
-    journal_title="Lakeside Review of Regional History", issn=make_issn(1758220), eissn=make_issn(1758221),
-    field="history", year=2024, volume=7, issues=1, elocation=True)
+    publisher="lakeside-up",
+    publisher_name="Lakeside University Press",
+    host="press.lakeside-university.example",
+    title="lrh",
+    journal_title="Lakeside Review of Regional History",
+    issn=make_issn(1758220),
+    eissn=make_issn(1758221),
+    field="history",
+    year=2024,
+    volume=7,
+    issues=1,
+    elocation=True,
+)
 
 
 def _corrupt_first_pdf(bag_dir: Path) -> None:
@@ -790,19 +1037,74 @@ def make_demo_packages(dest_dir: Path) -> list[tuple[str, str, str, Path]]:
     dest_dir = Path(dest_dir)
     out = []
     s23, s24 = SOCIETY, SOCIETY.for_year(2024)
-    out.append((s23.publisher, s23.title, "2023",
-                make_package(dest_dir, publisher=s23.publisher, title=s23.title, au="2023",
-                             articles=make_articles(6, 1, s23), fmt="zip", seed=1)))
-    out.append((s24.publisher, s24.title, "2024",
-                make_package(dest_dir, publisher=s24.publisher, title=s24.title, au="2024",
-                             articles=make_articles(6, 2, s24), fmt="tar.gz", seed=2)))
-    out.append((PRESS.publisher, PRESS.title, "2024",
-                make_package(dest_dir, publisher=PRESS.publisher, title=PRESS.title, au="2024",
-                             articles=make_articles(4, 3, PRESS), fmt="tar", warc=True, seed=3)))
-    out.append((s24.publisher, s24.title, "2024",
-                make_package(dest_dir, publisher=s24.publisher, title=s24.title, au="2024",
-                             articles=make_articles(2, 4, s24, start=7), fmt="zip", seed=4, name="jmbe-2024-late",
-                             extra_bag_info={"Strongroom-AU": "2023"}, after_bagging=_corrupt_first_pdf)))
+    out.append(
+        (
+            s23.publisher,
+            s23.title,
+            "2023",
+            make_package(
+                dest_dir,
+                publisher=s23.publisher,
+                title=s23.title,
+                au="2023",
+                articles=make_articles(6, 1, s23),
+                fmt="zip",
+                seed=1,
+            ),
+        )
+    )
+    out.append(
+        (
+            s24.publisher,
+            s24.title,
+            "2024",
+            make_package(
+                dest_dir,
+                publisher=s24.publisher,
+                title=s24.title,
+                au="2024",
+                articles=make_articles(6, 2, s24),
+                fmt="tar.gz",
+                seed=2,
+            ),
+        )
+    )
+    out.append(
+        (
+            PRESS.publisher,
+            PRESS.title,
+            "2024",
+            make_package(
+                dest_dir,
+                publisher=PRESS.publisher,
+                title=PRESS.title,
+                au="2024",
+                articles=make_articles(4, 3, PRESS),
+                fmt="tar",
+                warc=True,
+                seed=3,
+            ),
+        )
+    )
+    out.append(
+        (
+            s24.publisher,
+            s24.title,
+            "2024",
+            make_package(
+                dest_dir,
+                publisher=s24.publisher,
+                title=s24.title,
+                au="2024",
+                articles=make_articles(2, 4, s24, start=7),
+                fmt="zip",
+                seed=4,
+                name="jmbe-2024-late",
+                extra_bag_info={"Strongroom-AU": "2023"},
+                after_bagging=_corrupt_first_pdf,
+            ),
+        )
+    )
     return out
 
 

@@ -1,6 +1,6 @@
 """Released titles made from the sample packages, for tests, the demo and the render benchmark.
 
-    python -m strongroom.local.demo.site OUT_DIR [ARTICLES]   # renders a sample release and prints the report
+python -m strongroom.local.demo.site OUT_DIR [ARTICLES]   # renders a sample release and prints the report
 """
 
 from __future__ import annotations
@@ -44,11 +44,21 @@ def unpack(archive: Path, into: Path) -> Path:
 
 def _title(spec: JournalSpec, aus, trigger: Trigger, attestation: str | None) -> ReleasedTitle:
     return ReleasedTitle(
-        publisher_id=spec.publisher, publisher_name=spec.publisher_name, title_id=spec.title,
-        journal_title=spec.journal_title, issn=spec.issn, eissn=spec.eissn,
-        license_id="CC-BY-4.0", license_url=CC_BY, license_name=CC_BY_NAME,
-        trigger=trigger, trigger_date=date(2025, 1, 15), release_date=date(2025, 3, 1),
-        attestation_url=attestation, aus=tuple(aus))
+        publisher_id=spec.publisher,
+        publisher_name=spec.publisher_name,
+        title_id=spec.title,
+        journal_title=spec.journal_title,
+        issn=spec.issn,
+        eissn=spec.eissn,
+        license_id="CC-BY-4.0",
+        license_url=CC_BY,
+        license_name=CC_BY_NAME,
+        trigger=trigger,
+        trigger_date=date(2025, 1, 15),
+        release_date=date(2025, 3, 1),
+        attestation_url=attestation,
+        aus=tuple(aus),
+    )
 
 
 def sample_titles(dest: Path, articles: int = 3) -> list[ReleasedTitle]:
@@ -57,19 +67,45 @@ def sample_titles(dest: Path, articles: int = 3) -> list[ReleasedTitle]:
     dest = Path(dest)
     s23, s24 = SOCIETY, SOCIETY.for_year(2024)
     society_aus = []
-    years: tuple[tuple[JournalSpec, str, int, PackageFormat], ...] = ((s23, "2023", 1, "zip"), (s24, "2024", 2, "tar.gz"))
+    years: tuple[tuple[JournalSpec, str, int, PackageFormat], ...] = (
+        (s23, "2023", 1, "zip"),
+        (s24, "2024", 2, "tar.gz"),
+    )
     for spec, au, seed, fmt in years:
-        package = make_package(dest / "packages", publisher=spec.publisher, title=spec.title, au=au,
-                               articles=make_articles(articles, seed, spec), fmt=fmt, seed=seed)
+        package = make_package(
+            dest / "packages",
+            publisher=spec.publisher,
+            title=spec.title,
+            au=au,
+            articles=make_articles(articles, seed, spec),
+            fmt=fmt,
+            seed=seed,
+        )
         bag = unpack(package, dest / "bags" / f"{spec.title}-{au}")
-        society_aus.append(released_au_from_bags(f"{spec.publisher}/{spec.title}/{au}", [bag], ocfl_version="v1",
-                                                 deposited=datetime(int(au) + 1, 2, 1, 9, 30, tzinfo=UTC)))
-    package = make_package(dest / "packages", publisher=PRESS.publisher, title=PRESS.title, au="2024",
-                           articles=make_articles(articles, 3, PRESS), fmt="tar", warc=True, seed=3)
+        society_aus.append(
+            released_au_from_bags(
+                f"{spec.publisher}/{spec.title}/{au}",
+                [bag],
+                ocfl_version="v1",
+                deposited=datetime(int(au) + 1, 2, 1, 9, 30, tzinfo=UTC),
+            )
+        )
+    package = make_package(
+        dest / "packages",
+        publisher=PRESS.publisher,
+        title=PRESS.title,
+        au="2024",
+        articles=make_articles(articles, 3, PRESS),
+        fmt="tar",
+        warc=True,
+        seed=3,
+    )
     bag = unpack(package, dest / "bags" / "lrh-2024")
     press_au = released_au_from_bags(f"{PRESS.publisher}/{PRESS.title}/2024", [bag], ocfl_version="v2")
-    return [_title(s23, society_aus, "publisher-consent", None),
-            _title(PRESS, [press_au], "publisher-ceased", "https://attest.example/lakeside-up/lrh/")]
+    return [
+        _title(s23, society_aus, "publisher-consent", None),
+        _title(PRESS, [press_au], "publisher-ceased", "https://attest.example/lakeside-up/lrh/"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args[0])
     titles = sample_titles(out / "input", int(args[1]) if len(args) > 1 else 3)
-    report = render_release(titles, out / "release", site_base_url="http://localhost:8000",
-                            replay_base_url="http://localhost:8080", now=datetime.now(UTC))
+    report = render_release(
+        titles,
+        out / "release",
+        site_base_url="http://localhost:8000",
+        replay_base_url="http://localhost:8080",
+        now=datetime.now(UTC),
+    )
     print(json.dumps(report.as_dict(), indent=2))
     return 0
 
