@@ -21,7 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_DIR  ?= .aws-sam/build
 NODE_BUILD_DIR ?= .aws-sam/node
 
-.PHONY: demo test lint up down bench lock clean venv sam build checkov
+.PHONY: demo test lint up down bench bench-quick lock clean venv sam build checkov
 .DEFAULT_GOAL := demo
 
 venv: $(STAMP)
@@ -100,6 +100,10 @@ test: venv sam lint
 
 bench: venv
 	$(BIN)/python -m tests.bench
+
+# The scale figures (issue 8) in a few minutes: one flat JSON object in bench-quick.json.
+bench-quick: venv
+	$(BIN)/python -m tests.bench.quick bench-quick.json
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .aws-sam
