@@ -117,7 +117,7 @@ class MemoryCatalog:
         self.locks: dict[str, tuple[str, float]] = {}
         self.releases: dict[str, dict] = {}
         self.summaries: dict[str | None, dict[str, int]] = {}  # None: the archive; else a publisher
-        self.title_aus: dict[str, int] = {}  # publisher/title -> its AU count
+        self.title_aus_count: dict[str, int] = {}  # publisher/title -> its AU count
 
     def put_au(self, record):
         """Like DynamoCatalog.put_au: the summaries move by the difference the new record makes."""
@@ -127,9 +127,9 @@ class MemoryCatalog:
 
         old = self.aus.get(record.au)
         title = title_of(record.au)
-        delta = summary_delta(old, record, new_title=old is None and title not in self.title_aus)
+        delta = summary_delta(old, record, new_title=old is None and title not in self.title_aus_count)
         if old is None:
-            self.title_aus[title] = self.title_aus.get(title, 0) + 1
+            self.title_aus_count[title] = self.title_aus_count.get(title, 0) + 1
         for key in (None, record.publisher):
             totals = self.summaries.setdefault(key, {})
             for name, value in delta.items():
@@ -141,6 +141,9 @@ class MemoryCatalog:
 
         totals = self.summaries.get(publisher, {})
         return {name: totals.get(name, 0) for name in SUMMARY_FIELDS}
+
+    def title_aus(self, title):
+        return self.title_aus_count.get(title.strip("/"), 0)
 
     def aus_of_publisher(self, publisher, limit):
         keys = sorted((k for k in self.aus if k.split("/")[0] == publisher), key=lambda k: (k.split("/")[1], k))
@@ -207,6 +210,6 @@ class MemoryCatalog:
     def clear(self):  # like DynamoCatalog.clear: release decisions survive a rebuild
         self.aus.clear()
         self.summaries.clear()
-        self.title_aus.clear()
+        self.title_aus_count.clear()
         self.event_log.clear()
         self.locks.clear()

@@ -373,6 +373,9 @@ def test_aus_of_title_with_a_limit_are_its_first_aus(catalog):
         catalog.put_au(_record(au))
     assert [r.au for r in catalog.aus_of_title("acme/jbio", limit=2)] == ["acme/jbio/2022", "acme/jbio/2023"]
     assert len(catalog.aus_of_title("acme/jbio", limit=10)) == 3
+    assert (catalog.title_aus("acme/jbio"), catalog.title_aus("acme/other/"), catalog.title_aus("acme/no")) == (3, 1, 0)
+    catalog.put_au(_record("acme/jbio/2024"))  # a changed AU is not one more
+    assert catalog.title_aus("acme/jbio") == 3
 
 
 def test_aus_of_publisher_title_by_title_up_to_the_limit(catalog):

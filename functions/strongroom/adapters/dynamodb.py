@@ -168,6 +168,13 @@ class DynamoCatalog:
         ).get("Item", {})
         return {name: int(item[name]["N"]) if name in item else 0 for name in SUMMARY_FIELDS}
 
+    def title_aus(self, title: str) -> int:
+        publisher, _, name = title.strip("/").partition("/")
+        item = self.client.get_item(
+            TableName=self.table, Key=_title_item_key(publisher, name), ConsistentRead=True
+        ).get("Item")
+        return int(item["aus"]["N"]) if item else 0
+
     def aus_of_publisher(self, publisher: str, limit: int) -> list[AuRecord]:
         out: list[AuRecord] = []
         titles = self._query(

@@ -182,6 +182,10 @@ class Catalog(Protocol):
         from its title items and the title index (never a scan)."""
         ...
 
+    def title_aus(self, title: str) -> int:
+        """How many AUs one title (publisher/title) holds, from its title item (never a scan)."""
+        ...
+
     def summary(self, publisher: str | None = None) -> dict[str, int]:
         """The totals (SUMMARY_FIELDS) of the archive, or of one publisher, from one summary item:
         kept up to date by put_au, so no AU is read. All zero for an empty archive or unknown publisher."""
