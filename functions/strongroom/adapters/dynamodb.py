@@ -62,6 +62,9 @@ if TYPE_CHECKING:  # development-only stubs
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 ARCHIVE_SUMMARY_PK = "SUMMARY#archive"
 SUMMARY_SK = "SUMMARY"
+# Why a transaction was cancelled when another writer got in first (read again and retry);
+# any other reason (a validation error, say) is raised.
+RACES = {"None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
 PUT_AU_ATTEMPTS = 20  # a conflict means another writer changed the AU or its title in between
 TITLE_INDEX = "by-title"
 POLL_INDEX = "by-poll"
@@ -141,10 +144,10 @@ class DynamoCatalog:
             else:
                 self.client.transact_write_items(TransactItems=writes)
         except ClientError as e:
-            if e.response["Error"]["Code"] in (
-                "ConditionalCheckFailedException",
-                "TransactionCanceledException",
-                "TransactionConflictException",
+            code = e.response["Error"]["Code"]
+            reasons = {r.get("Code", "None") for r in e.response.get("CancellationReasons", [])}
+            if code in ("ConditionalCheckFailedException", "TransactionConflictException") or (
+                code == "TransactionCanceledException" and reasons <= RACES
             ):
                 return False
             raise
