@@ -75,3 +75,18 @@ def test_json_keeps_its_rows_and_adds_the_totals(limit):
 
 def test_an_empty_archive_says_how_to_deposit():
     assert report(NoWholeReads(), REGIONS, AUDIT).startswith("The archive holds no AUs yet")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["status", "--title", "acme"], "--title acme: give publisher/title, e.g. --title acme/jbio"),
+        (["status", "--limit", "0"], "--limit 0: give how many AUs to list at most, 1 or more"),
+    ],
+)
+def test_bad_filters_are_refused_with_what_to_give(argv, message, tmp_path):
+    from strongroom.commands import archive, cli
+
+    args = cli._parser().parse_args(["--data", str(tmp_path), *argv])
+    with pytest.raises(SystemExit, match=message):
+        archive.status(args)
