@@ -9,8 +9,9 @@ Layout: AU#<au> / AU          the AuRecord
         SUMMARY#publisher#<p> / TITLE#<t>     one title of it: `aus`, its AU count (so a title is
                                               counted once, when its first AU appears, and a
                                               publisher's titles are one Query)
-Items are JSON in a `doc` attribute: the record shapes live in the domain, not here. AU items
-also carry `rev`, a number each put_au raises by one.
+AU, event and release items are JSON in a `doc` attribute: the record shapes live in the domain,
+not here. AU items also carry `rev`, a number each put_au raises by one. Summary and title items
+are plain number attributes, so that UpdateItem can ADD to them.
 
 put_au moves the summary items by the difference between the AU record it read and the one it
 writes (UpdateItem ADD), in one TransactWriteItems with the AU put, which is guarded by a
