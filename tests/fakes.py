@@ -116,11 +116,38 @@ class MemoryCatalog:
         self.event_log: dict[str, dict] = {}
         self.locks: dict[str, tuple[str, float]] = {}
         self.releases: dict[str, dict] = {}
+        self.summaries: dict[str | None, dict[str, int]] = {}  # None: the archive; else a publisher
+        self.title_aus_count: dict[str, int] = {}  # publisher/title -> its AU count
 
     def put_au(self, record):
+        """Like DynamoCatalog.put_au: the summaries move by the difference the new record makes."""
         import copy
 
+        from strongroom.domain.catalog import summary_delta, title_of
+
+        old = self.aus.get(record.au)
+        title = title_of(record.au)
+        delta = summary_delta(old, record, new_title=old is None and title not in self.title_aus_count)
+        if old is None:
+            self.title_aus_count[title] = self.title_aus_count.get(title, 0) + 1
+        for key in (None, record.publisher):
+            totals = self.summaries.setdefault(key, {})
+            for name, value in delta.items():
+                totals[name] = totals.get(name, 0) + value
         self.aus[record.au] = copy.deepcopy(record)
+
+    def summary(self, publisher=None):
+        from strongroom.domain.catalog import SUMMARY_FIELDS
+
+        totals = self.summaries.get(publisher, {})
+        return {name: totals.get(name, 0) for name in SUMMARY_FIELDS}
+
+    def title_aus(self, title):
+        return self.title_aus_count.get(title.strip("/"), 0)
+
+    def aus_of_publisher(self, publisher, limit):
+        keys = sorted((k for k in self.aus if k.split("/")[0] == publisher), key=lambda k: (k.split("/")[1], k))
+        return [self.get_au(k) for k in keys[:limit]]
 
     def get_au(self, au):
         import copy
@@ -130,10 +157,10 @@ class MemoryCatalog:
     def list_aus(self):
         return [self.get_au(k) for k in sorted(self.aus)]
 
-    def aus_of_title(self, title):
+    def aus_of_title(self, title, limit=None):
         from strongroom.domain.catalog import title_of
 
-        return [self.get_au(k) for k in sorted(self.aus) if title_of(k) == title.strip("/")]
+        return [self.get_au(k) for k in sorted(self.aus) if title_of(k) == title.strip("/")][:limit]
 
     def poll_candidates(self, polled_before, limit):
         from strongroom.domain.catalog import NEVER_POLLED, poll_order_key, poll_time_key
@@ -182,5 +209,7 @@ class MemoryCatalog:
 
     def clear(self):  # like DynamoCatalog.clear: release decisions survive a rebuild
         self.aus.clear()
+        self.summaries.clear()
+        self.title_aus_count.clear()
         self.event_log.clear()
         self.locks.clear()

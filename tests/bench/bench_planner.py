@@ -4,6 +4,9 @@ One catalog per size in moto's DynamoDB (the table as template.yaml declares it)
 DynamoCatalog.put_au, with the same 200 AUs due and 20 never polled at every size. Side by side in one run:
   index: due_aus as the planner runs it (the by-poll index, at most max_aus_per_run per shard)
   scan:  the old way, every AU read (list_aus) and the same rule applied (plan_polls)
+and the status totals, side by side:
+  summary:   catalog.summary(), the one summary item put_au keeps up to date
+  list_aus:  every AU read and counted (what `strongroom status` did), items scanned
 Figures: DynamoDB requests and items read per run (what AWS bills, and what decides whether a
 run fits in a Lambda), and wall ms. moto answers a Query by walking the table in Python, so its
 wall time still grows with the table where DynamoDB's does not; items read is the figure that
@@ -25,7 +28,7 @@ from moto import mock_aws
 
 from strongroom.adapters.dynamodb import DynamoCatalog
 from strongroom.config import settings
-from strongroom.domain.catalog import AuRecord
+from strongroom.domain.catalog import AuRecord, recount
 from strongroom.domain.planner import plan_polls
 from strongroom.flows.audit import due_aus
 from strongroom.flows.ingest import Archive
@@ -37,10 +40,13 @@ DUE, NEVER = 200, 20
 
 
 class CountingClient:
-    """The DynamoDB client, counting requests and the items they return."""
+    """The DynamoDB client, counting requests and the items they return: queries and scans in
+    requests/items (the planner's figures), and apart from those, every read request and every
+    item it read (a scan's ScannedCount, which is what DynamoDB bills) in reads/read_items."""
 
     def __init__(self, client):
         self.client, self.requests, self.items = client, 0, 0
+        self.reads, self.read_items = 0, 0
 
     def __getattr__(self, name):
         call = getattr(self.client, name)
@@ -50,9 +56,32 @@ class CountingClient:
             if name in ("query", "scan"):
                 self.requests += 1
                 self.items += r.get("Count", 0)
+            if name in ("query", "scan", "get_item"):
+                self.reads += 1
+                self.read_items += r.get("ScannedCount", r.get("Count", 1 if r.get("Item") else 0))
             return r
 
         return counted
+
+
+class OneByOneTransactions:
+    """The DynamoDB client, carrying out a TransactWriteItems as its writes one after another.
+
+    Only for filling a catalog here: moto copies the whole table before every transaction (to
+    roll it back), so filling 10^4 AUs through real transactions would take hours, while the fill
+    is one writer and needs no atomicity. put_au's own code, items and conditions are unchanged."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def transact_write_items(self, TransactItems):  # noqa: N803 - boto3's argument name
+        for item in TransactItems:
+            ((kind, request),) = item.items()
+            {"Put": self.client.put_item, "Update": self.client.update_item}[kind](**request)
+        return {}
 
 
 def fill(catalog: DynamoCatalog, n: int, seed: int = 1) -> None:
@@ -87,7 +116,7 @@ def measure(n: int) -> dict:
         counting = CountingClient(raw)
         catalog = DynamoCatalog(counting, "catalog")
         t = time.perf_counter()
-        fill(catalog, n)
+        fill(DynamoCatalog(OneByOneTransactions(raw), "catalog"), n)
         filled = time.perf_counter() - t
         cfg = settings().audit
         archive = Archive(
@@ -109,7 +138,19 @@ def measure(n: int) -> dict:
         whole = plan_polls(catalog.list_aus(), {}, NOW, cfg.interval_days, 10**15, cfg.jitter_days)
         scan_ms = 1000 * (time.perf_counter() - t)
         scan_requests, scan_items = counting.requests, counting.items
+
+        counting.reads = counting.read_items = 0
+        totals = catalog.summary()
+        summary_reads, summary_items = counting.reads, counting.read_items
+        counting.reads = counting.read_items = 0
+        recounted = recount(catalog.list_aus())
+        list_reads, list_items = counting.reads, counting.read_items
     return {
+        "summary_reads": summary_reads,
+        "summary_items": summary_items,
+        "list_reads": list_reads,
+        "list_items": list_items,
+        "totals_agree": "yes" if totals == recounted else "NO",
         "aus": n,
         "fill_s": filled,
         "due": len(whole),
@@ -160,6 +201,20 @@ def main() -> None:
             for r in rows
         ],
     )
+    table(
+        [
+            "AUs",
+            "status totals agree with a recount",
+            "summary(): requests",
+            "summary(): items read",
+            "list_aus(): requests",
+            "list_aus(): items read",
+        ],
+        [
+            [r["aus"], r["totals_agree"], r["summary_reads"], r["summary_items"], r["list_reads"], r["list_items"]]
+            for r in rows
+        ],
+    )
     first, last = rows[0], rows[-1]
     print(
         f"  items read per planner run, {last['aus']:,} vs {first['aus']:,} AUs: "
@@ -170,6 +225,11 @@ def main() -> None:
     print(
         f"  planner_ms_at_1e3_aus / 1e5 on moto: {first['index_ms']:.0f} / {last['index_ms']:.0f} ms "
         f"(moto's Query walks the table; DynamoDB reads only the index range)",
+        flush=True,
+    )
+    print(
+        f"  status_totals_items_read at {last['aus']:,} AUs: summary() {last['summary_items']}, "
+        f"list_aus() {last['list_items']:,}",
         flush=True,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 from datetime import UTC, datetime
 
 import boto3
@@ -13,7 +14,7 @@ from moto import mock_aws
 
 from strongroom.adapters.dynamodb import DynamoCatalog
 from strongroom.adapters.s3 import S3BlobStore
-from strongroom.domain.catalog import AuRecord, StaleWrite
+from strongroom.domain.catalog import SUMMARY_FIELDS, AuRecord, StaleWrite, recount
 from strongroom.domain.ports import NotFound, StoredObject
 from strongroom.domain.premis import PremisEvent
 from tests.cfn import create_catalog_table
@@ -365,3 +366,110 @@ def test_clear_keeps_release_decisions(catalog):
     assert catalog.events("acme/jbio/2024") == []
     assert catalog.try_lock("au:x", "you", now=101.0, seconds=10)
     assert [d["id"] for d in catalog.list_releases()] == ["r1"]
+
+
+def test_aus_of_title_with_a_limit_are_its_first_aus(catalog):
+    for au in ("acme/jbio/2024", "acme/jbio/2022", "acme/jbio/2023", "acme/other/1"):
+        catalog.put_au(_record(au))
+    assert [r.au for r in catalog.aus_of_title("acme/jbio", limit=2)] == ["acme/jbio/2022", "acme/jbio/2023"]
+    assert len(catalog.aus_of_title("acme/jbio", limit=10)) == 3
+    assert (catalog.title_aus("acme/jbio"), catalog.title_aus("acme/other/"), catalog.title_aus("acme/no")) == (3, 1, 0)
+    catalog.put_au(_record("acme/jbio/2024"))  # a changed AU is not one more
+    assert catalog.title_aus("acme/jbio") == 3
+
+
+def test_aus_of_publisher_title_by_title_up_to_the_limit(catalog):
+    for au in ("acme/zoo/1", "acme/bio/2", "acme/bio/1", "acme/chem/9", "zeta/bio/1", "acmex/bio/1"):
+        catalog.put_au(_record(au))
+    assert [r.au for r in catalog.aus_of_publisher("acme", 10)] == [
+        "acme/bio/1",
+        "acme/bio/2",
+        "acme/chem/9",
+        "acme/zoo/1",
+    ]
+    assert [r.au for r in catalog.aus_of_publisher("acme", 3)] == ["acme/bio/1", "acme/bio/2", "acme/chem/9"]
+    assert [r.au for r in catalog.aus_of_publisher("acme", 1)] == ["acme/bio/1"]
+    assert catalog.aus_of_publisher("nobody", 10) == []
+    assert catalog.aus_of_publisher("acme", 10)[0] == catalog.get_au("acme/bio/1")  # whole records
+
+
+def test_summary_counts_aus_titles_and_what_they_hold(catalog):
+    assert catalog.summary() == dict.fromkeys(SUMMARY_FIELDS, 0)
+    catalog.put_au(_record("acme/jbio/2024"))
+    catalog.put_au(_record("acme/jbio/2023"))
+    polled = _record("zeta/t/1", last_poll="2026-01-01T00:00:00+00:00")
+    polled.last_poll_result = {"status": "repaired", "nodes": {"us-east-1": "repaired"}}
+    polled.copies = {"us-east-1": "v1", "eu-west-1": "v1", "ap-east-1": "v0"}  # one copy behind the head
+    catalog.put_au(polled)
+    assert catalog.summary() == {
+        "aus": 3,
+        "titles": 2,
+        "files": 9,
+        "bytes": 3 * 1234,
+        "articles": 6,
+        "polls_not_ok": 1,
+        "never_polled": 2,
+        "copies_verified": 4,
+    }
+    assert catalog.summary("acme") == {**recount([_record("acme/jbio/2024")] * 2), "titles": 1}
+    assert catalog.summary("zeta") == recount([polled])
+    assert catalog.summary("nobody") == dict.fromkeys(SUMMARY_FIELDS, 0)
+
+    polled.last_poll_result = {"status": "ok"}
+    polled.files, polled.bytes = 5, 10
+    catalog.put_au(polled)  # a changed AU moves the totals by the difference, and is not a new AU
+    assert catalog.summary()["aus"] == 3 and catalog.summary()["titles"] == 2
+    assert (catalog.summary()["files"], catalog.summary()["bytes"], catalog.summary()["polls_not_ok"]) == (
+        11,
+        2 * 1234 + 10,
+        0,
+    )
+    catalog.clear()
+    assert catalog.summary() == dict.fromkeys(SUMMARY_FIELDS, 0)
+    assert catalog.summary("acme") == dict.fromkeys(SUMMARY_FIELDS, 0)
+    catalog.put_au(_record("acme/jbio/2024"))  # after a clear, a title is new again
+    assert catalog.summary()["titles"] == 1
+
+
+def test_summary_equals_a_full_recount_after_random_puts(catalog):
+    rng = random.Random(8)
+    regions = ["us-east-1", "eu-west-1", "ap-east-1"]
+    aus = [f"p{rng.randrange(3)}/t{rng.randrange(4)}/{i}" for i in range(25)]
+    for step in range(80):
+        au = rng.choice(aus)
+        record = catalog.get_au(au) or _record(au)
+        record.head = rng.choice(["v1", "v2"])
+        record.files, record.bytes, record.articles = rng.randrange(50), rng.randrange(10**9), rng.randrange(9)
+        record.copies = {r: rng.choice(["v1", "v2"]) for r in regions if rng.random() < 0.8}
+        if rng.random() < 0.7:
+            record.last_poll = f"2026-01-{rng.randrange(1, 28):02d}T00:00:00+00:00"
+            record.last_poll_result = {"status": rng.choice(["ok", "ok", "repaired", "unrepairable"])}
+        catalog.put_au(record)
+        if step % 20 == 19:
+            everything = catalog.list_aus()
+            assert catalog.summary() == recount(everything)
+            for publisher in ("p0", "p1", "p2"):
+                assert catalog.summary(publisher) == recount(everything, publisher)
+    everything = catalog.list_aus()
+    assert catalog.summary() == recount(everything) and catalog.summary()["aus"] == len(everything) > 20
+
+
+def test_two_writers_racing_on_one_title_count_it_once(aws):
+    # Writer A reads (no AU, no title), then writer B puts the title's first AU before A writes:
+    # A's guarded write must fail, and its retry count only its AU, not a second title.
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_catalog_table(client, "catalog")
+    a, b = DynamoCatalog(client, "catalog"), DynamoCatalog(boto3.client("dynamodb", region_name=REGION), "catalog")
+    raced = []
+
+    def b_gets_in_first(**kwargs):
+        if not raced:
+            raced.append(1)
+            b.put_au(_record("acme/jbio/2023"))
+            b.put_au(_record("acme/jbio/2024", last_poll="2026-01-01T00:00:00+00:00"))
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", b_gets_in_first)
+    a.put_au(_record("acme/jbio/2024"))  # A's record is the one that lands, B's change is replaced
+    assert raced
+    assert a.summary() == recount(a.list_aus()) == {**recount(a.list_aus()), "aus": 2, "titles": 1}
+    assert a.summary()["never_polled"] == 2

@@ -4,7 +4,20 @@ Layout: AU#<au> / AU          the AuRecord
         AU#<au> / EVENT#<at>#<uuid>   its PREMIS events (also for PACKAGE#<key> of rejected packages)
         LOCK#<name> / LOCK    a lease serialising ingests of one AU
         RELEASE#<id> / RELEASE  a release (strongroom.domain.release), `revision` for conditional writes
-Items are JSON in a `doc` attribute: the record shapes live in the domain, not here.
+        SUMMARY#archive / SUMMARY             the archive's totals, numbers (domain.catalog.SUMMARY_FIELDS)
+        SUMMARY#publisher#<p> / SUMMARY       the same totals for one publisher
+        SUMMARY#publisher#<p> / TITLE#<t>     one title of it: `aus`, its AU count (so a title is
+                                              counted once, when its first AU appears, and a
+                                              publisher's titles are one Query)
+AU, event and release items are JSON in a `doc` attribute: the record shapes live in the domain,
+not here. AU items also carry `rev`, a number each put_au raises by one. Summary and title items
+are plain number attributes, so that UpdateItem can ADD to them.
+
+put_au moves the summary items by the difference between the AU record it read and the one it
+writes (UpdateItem ADD), in one TransactWriteItems with the AU put, which is guarded by a
+condition on what was read (the `rev`, or that no AU item existed); a writer that lost a race
+reads again and retries, so no change is counted twice or missed. A catalog written before the
+summaries existed needs `strongroom catalog rebuild` once for its totals to be right.
 
 AU items also carry the keys of two sparse global secondary indexes (template.yaml declares
 them), so no flow has to scan the table to find AUs:
@@ -25,11 +38,13 @@ from botocore.exceptions import ClientError
 from strongroom.domain.catalog import (
     NEVER_POLLED,
     POLL_SHARDS,
+    SUMMARY_FIELDS,
     AuRecord,
     StaleWrite,
     poll_order_key,
     poll_shard,
     poll_time_key,
+    summary_delta,
     title_of,
 )
 from strongroom.domain.premis import PremisEvent
@@ -46,8 +61,22 @@ if TYPE_CHECKING:  # development-only stubs
     )
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
+ARCHIVE_SUMMARY_PK = "SUMMARY#archive"
+SUMMARY_SK = "SUMMARY"
+# Why a transaction was cancelled when another writer got in first (read again and retry);
+# any other reason (a validation error, say) is raised.
+RACES = {"None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
+PUT_AU_ATTEMPTS = 20  # a conflict means another writer changed the AU or its title in between
 TITLE_INDEX = "by-title"
 POLL_INDEX = "by-poll"
+
+
+def _publisher_summary_pk(publisher: str) -> str:
+    return f"SUMMARY#publisher#{publisher}"
+
+
+def _title_item_key(publisher: str, title: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": _publisher_summary_pk(publisher)}, "sk": {"S": f"TITLE#{title}"}}
 
 
 def _object_pk(object_id: str) -> str:
@@ -60,17 +89,108 @@ class DynamoCatalog:
         self.table = table
 
     def put_au(self, record: AuRecord) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "pk": {"S": f"AU#{record.au}"},
-                "sk": {"S": "AU"},
+        delay = 0.02
+        for _ in range(PUT_AU_ATTEMPTS):
+            if self._try_put_au(record):
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        raise StaleWrite(f"{record.au} kept changing while it was written ({PUT_AU_ATTEMPTS} tries); try again")
+
+    def _try_put_au(self, record: AuRecord) -> bool:
+        """One read-compute-write of the AU and its summaries; False if another writer got in between."""
+        key = {"pk": {"S": f"AU#{record.au}"}, "sk": {"S": "AU"}}
+        title_key = _title_item_key(record.publisher, record.title)
+        got = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        old = AuRecord.from_dict(json.loads(got["doc"]["S"])) if got else None
+        new_title = False
+        if old is None:
+            title = self.client.get_item(TableName=self.table, Key=title_key, ConsistentRead=True).get("Item")
+            new_title = title is None
+        rev = int(got["rev"]["N"]) if got and "rev" in got else 0
+        put: dict = {
+            "TableName": self.table,
+            "Item": {
+                **key,
                 "doc": {"S": json.dumps(record.as_dict(), sort_keys=True)},
+                "rev": {"N": str(rev + 1)},
                 "title_key": {"S": title_of(record.au)},
                 "poll_shard": {"S": poll_shard(record.au)},
                 "polled": {"S": poll_order_key(record)},
             },
+        }
+        if got is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        elif "rev" in got:
+            put["ConditionExpression"] = "#rev = :rev"
+            put["ExpressionAttributeNames"] = {"#rev": "rev"}
+            put["ExpressionAttributeValues"] = {":rev": {"N": str(rev)}}
+        else:  # written before items had a rev: guard on the very document read
+            put["ConditionExpression"] = "attribute_not_exists(#rev) AND #doc = :doc"
+            put["ExpressionAttributeNames"] = {"#rev": "rev", "#doc": "doc"}
+            put["ExpressionAttributeValues"] = {":doc": got["doc"]}
+        delta = summary_delta(old, record, new_title=new_title)
+        writes: list = [{"Put": put}]
+        if delta:
+            for pk in (ARCHIVE_SUMMARY_PK, _publisher_summary_pk(record.publisher)):
+                writes.append({"Update": self._add(pk, SUMMARY_SK, delta)})
+        if old is None:
+            count = self._add(title_key["pk"]["S"], title_key["sk"]["S"], {"aus": 1})
+            if new_title:  # another writer's first AU of this title makes ours a conflict, not a second title
+                count["ConditionExpression"] = "attribute_not_exists(pk)"
+            writes.append({"Update": count})
+        try:
+            if len(writes) == 1:
+                self.client.put_item(**put)
+            else:
+                self.client.transact_write_items(TransactItems=writes)
+        except ClientError as e:
+            code = e.response["Error"]["Code"]
+            reasons = {r.get("Code", "None") for r in e.response.get("CancellationReasons", [])}
+            if code in ("ConditionalCheckFailedException", "TransactionConflictException") or (
+                code == "TransactionCanceledException" and reasons <= RACES
+            ):
+                return False
+            raise
+        return True
+
+    def _add(self, pk: str, sk: str, delta: dict[str, int]) -> dict:
+        """An UpdateItem that adds delta's numbers to one item's (creating it or them at zero)."""
+        names = {f"#f{i}": name for i, name in enumerate(delta)}
+        return {
+            "TableName": self.table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": "ADD " + ", ".join(f"#f{i} :v{i}" for i in range(len(delta))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":v{i}": {"N": str(v)} for i, v in enumerate(delta.values())},
+        }
+
+    def summary(self, publisher: str | None = None) -> dict[str, int]:
+        pk = ARCHIVE_SUMMARY_PK if publisher is None else _publisher_summary_pk(publisher)
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": SUMMARY_SK}}, ConsistentRead=True
+        ).get("Item", {})
+        return {name: int(item[name]["N"]) if name in item else 0 for name in SUMMARY_FIELDS}
+
+    def title_aus(self, title: str) -> int:
+        publisher, _, name = title.strip("/").partition("/")
+        item = self.client.get_item(
+            TableName=self.table, Key=_title_item_key(publisher, name), ConsistentRead=True
+        ).get("Item")
+        return int(item["aus"]["N"]) if item else 0
+
+    def aus_of_publisher(self, publisher: str, limit: int) -> list[AuRecord]:
+        out: list[AuRecord] = []
+        titles = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
+            ExpressionAttributeValues={":pk": {"S": _publisher_summary_pk(publisher)}, ":t": {"S": "TITLE#"}},
+            ConsistentRead=True,
         )
+        for item in titles:
+            if len(out) >= limit:
+                break
+            out += self.aus_of_title(f"{publisher}/{item['sk']['S'].removeprefix('TITLE#')}", limit - len(out))
+        return out
 
     def get_au(self, au: str) -> AuRecord | None:
         r = self.client.get_item(
@@ -86,13 +206,20 @@ class DynamoCatalog:
         ]
         return sorted(records, key=lambda r: r.au)
 
-    def aus_of_title(self, title: str) -> list[AuRecord]:
-        items = self._query(
-            IndexName=TITLE_INDEX,
-            KeyConditionExpression="title_key = :t",
-            ExpressionAttributeValues={":t": {"S": title.strip("/")}},
-        )
-        return sorted((AuRecord.from_dict(json.loads(i["doc"]["S"])) for i in items), key=lambda r: r.au)
+    def aus_of_title(self, title: str, limit: int | None = None) -> list[AuRecord]:
+        query: dict = {
+            "IndexName": TITLE_INDEX,
+            "KeyConditionExpression": "title_key = :t",
+            "ExpressionAttributeValues": {":t": {"S": title.strip("/")}},
+        }
+        if limit is not None:
+            query["Limit"] = limit  # the index is in pk order, so these are the first `limit` AUs
+        out: list[AuRecord] = []
+        for item in self._query(**query):  # index order is pk order: AU order
+            out.append(AuRecord.from_dict(json.loads(item["doc"]["S"])))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
 
     def poll_candidates(self, polled_before: datetime, limit: int) -> list[AuRecord]:
         # The global first `limit` of each kind are among the first `limit` of every shard: read

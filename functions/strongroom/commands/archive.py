@@ -19,7 +19,7 @@ from strongroom.domain.problems import Rejected
 from strongroom.flows.ingest import complete_pending
 from strongroom.handlers import compose
 from strongroom.local import runtime
-from strongroom.render.status import as_json, as_table
+from strongroom.render.status import report
 
 
 def print_answer(answer, out=sys.stdout) -> None:
@@ -90,10 +90,22 @@ def deposit(args) -> int:
 
 def status(args) -> int:
 
+    if args.title is not None and len([p for p in args.title.strip("/").split("/") if p]) != 2:
+        raise SystemExit(f"--title {args.title}: give publisher/title, e.g. --title acme/jbio")
+    if args.limit < 1:
+        raise SystemExit(f"--limit {args.limit}: give how many AUs to list at most, 1 or more (default 200)")
     reach.as_archive(args.data)
-    records = compose.archive().catalog.list_aus()
-    regions = [n.region for n in settings().nodes]
-    print(as_json(records, regions, settings().audit) if args.json else as_table(records, regions, settings().audit))
+    print(
+        report(
+            compose.archive().catalog,
+            [n.region for n in settings().nodes],
+            settings().audit,
+            publisher=args.publisher,
+            title=args.title,
+            limit=args.limit,
+            json_out=args.json,
+        )
+    )
     return 0
 
 

@@ -31,7 +31,7 @@ from strongroom.local.demo.chaos import ChaosError
 from strongroom.local.demo.samples import PRESS, make_articles, make_package
 from strongroom.local.servers import process_is
 from strongroom.render import attestation
-from strongroom.render.status import as_table
+from strongroom.render.status import report
 
 CHAOS_KINDS = ("flip", "truncate", "delete", "replace", "rollback", "tamper-inventory", "wipe")
 MARKS = {"ok": "✓", "repaired": "R", "damaged": "✗", "unrepairable": "✗", "unavailable": "?"}
@@ -363,7 +363,7 @@ def demo_section(data, say) -> None:
     poll_aus(archive, aus, quiet=True, out=_Say(say))
 
     say("\n== strongroom status ==")
-    say(as_table(archive.catalog.list_aus(), [n.region for n in settings().nodes], archive.audit))
+    say(report(archive.catalog, [n.region for n in settings().nodes], archive.audit))
 
     say("\n$ strongroom chaos online us-west-1")
     set_node_offline(data, "us-west-1", False)

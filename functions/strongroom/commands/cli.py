@@ -46,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="what the archive holds: titles, AUs, versions, verified copies")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    which = st.add_mutually_exclusive_group()
+    which.add_argument("--publisher", metavar="P", help="list the AUs of one publisher, title by title")
+    which.add_argument("--title", metavar="P/T", help="list the AUs of one title")
+    st.add_argument(
+        "--limit",
+        type=int,
+        default=200,
+        metavar="N",
+        help="list at most N AUs (default 200); with no filter, AUs are listed only while the archive holds N or fewer",
+    )
 
     cat = sub.add_parser("catalog", help="the derived catalog")
     cat_sub = cat.add_subparsers(dest="catalog_command", required=True)

@@ -13,7 +13,7 @@ from strongroom.config import settings
 from strongroom.domain.au import AuId
 from strongroom.local import identities, runtime
 from strongroom.local.demo.samples import make_demo_packages
-from strongroom.render.status import as_table
+from strongroom.render.status import report
 
 
 def demo(args) -> int:
@@ -50,14 +50,13 @@ def demo(args) -> int:
     print_answer(deposit_file(data, path, AuId(publisher, title, au), quiet=True))
 
     say("\n== strongroom status ==")
-    records = reach.archive(data).catalog.list_aus()
-    say(as_table(records, [n.region for n in settings().nodes], settings().audit))
+    say(report(reach.archive(data).catalog, [n.region for n in settings().nodes], settings().audit))
 
     audit_commands.demo_section(data, say)
     release_commands.demo_section(data, say)
 
     say("\nExplore:")
-    say(f"  .venv/bin/strongroom --data {data} status [--json]")
+    say(f"  .venv/bin/strongroom --data {data} status [--json] [--publisher P | --title P/T] [--limit N]")
     say(
         f'  eval "$(.venv/bin/strongroom --data {data} local env --publisher {packages[0][0]})"  # then aws s3 cp / boto3 as that publisher'
     )

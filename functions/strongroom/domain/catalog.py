@@ -53,6 +53,60 @@ def title_of(au: str) -> str:
     return "/".join(au.split("/")[:2])
 
 
+# The archive's totals, kept in summary items (one for the archive, one per publisher) that each
+# put_au moves by the difference between the old and the new record, so that `strongroom status`
+# reads a handful of items instead of every AU. "titles" moves when a title's first AU appears.
+SUMMARY_FIELDS = (
+    "aus",
+    "titles",
+    "files",
+    "bytes",
+    "articles",
+    "polls_not_ok",  # AUs whose last poll ended other than ok (repaired, damaged, unrepairable, inconclusive)
+    "never_polled",
+    "copies_verified",  # copies verified at the AU's head; pending = aus x nodes - this
+)
+
+
+def au_counts(record: AuRecord | None) -> dict[str, int]:
+    """What one AU record adds to its summaries (all zero for no record); titles are counted apart."""
+    if record is None:
+        return dict.fromkeys(SUMMARY_FIELDS, 0)
+    status = (record.last_poll_result or {}).get("status")
+    return {
+        "aus": 1,
+        "titles": 0,
+        "files": record.files,
+        "bytes": record.bytes,
+        "articles": record.articles,
+        "polls_not_ok": int(bool(record.last_poll) and status != "ok"),
+        "never_polled": int(not record.last_poll),
+        "copies_verified": len(record.verified_regions()),
+    }
+
+
+def summary_delta(old: AuRecord | None, new: AuRecord, *, new_title: bool) -> dict[str, int]:
+    """How much replacing old by new moves the summaries: only the fields that change."""
+    before, after = au_counts(old), au_counts(new)
+    delta = {k: after[k] - before[k] for k in SUMMARY_FIELDS}
+    delta["titles"] = int(new_title)
+    return {k: v for k, v in delta.items() if v}
+
+
+def recount(records: Iterable[AuRecord], publisher: str | None = None) -> dict[str, int]:
+    """The summary recounted from every record (for tests and benchmarks; never in a flow)."""
+    totals = dict.fromkeys(SUMMARY_FIELDS, 0)
+    titles: set[str] = set()
+    for record in records:
+        if publisher is not None and record.publisher != publisher:
+            continue
+        for k, v in au_counts(record).items():
+            totals[k] += v
+        titles.add(title_of(record.au))
+    totals["titles"] = len(titles)
+    return totals
+
+
 @dataclass
 class AuRecord:
     """What the archive holds of one AU, and where its verified copies are."""
@@ -118,8 +172,23 @@ class Catalog(Protocol):
         """Every AU: a whole-catalog read, for an admin's listing only; no scheduled flow calls it."""
         ...
 
-    def aus_of_title(self, title: str) -> list[AuRecord]:
-        """The AUs of one title (publisher/title) in AU order, from the title index (never a scan)."""
+    def aus_of_title(self, title: str, limit: int | None = None) -> list[AuRecord]:
+        """The AUs of one title (publisher/title) in AU order, from the title index (never a scan);
+        the first `limit` of them when a limit is given."""
+        ...
+
+    def aus_of_publisher(self, publisher: str, limit: int) -> list[AuRecord]:
+        """The first `limit` AUs of one publisher, title by title (title order, then AU order),
+        from its title items and the title index (never a scan)."""
+        ...
+
+    def title_aus(self, title: str) -> int:
+        """How many AUs one title (publisher/title) holds, from its title item (never a scan)."""
+        ...
+
+    def summary(self, publisher: str | None = None) -> dict[str, int]:
+        """The totals (SUMMARY_FIELDS) of the archive, or of one publisher, from one summary item:
+        kept up to date by put_au, so no AU is read. All zero for an empty archive or unknown publisher."""
         ...
 
     def poll_candidates(self, polled_before: datetime, limit: int) -> list[AuRecord]:
