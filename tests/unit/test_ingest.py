@@ -165,6 +165,20 @@ def test_a_key_outside_the_layout_is_rejected_and_kept(archive, tmp_path):
     assert "key-layout" in {p["rule"] for p in receipt(archive, outcome)["problems"]}
 
 
+def test_each_version_at_a_key_outside_the_layout_is_rejected_and_kept(archive):
+    key = "incoming/acme/jbio/package.zip"
+    first = archive.ingest.put(key, b"PK first").version_id
+    second = archive.ingest.put(key, b"PK second").version_id
+    outcomes = [ingest_package(archive, key, second), ingest_package(archive, key, first)]
+    assert [o.status for o in outcomes] == ["rejected", "rejected"]
+    quarantined = archive.ingest.history["quarantine/acme/jbio/package.zip"] + [
+        archive.ingest.objects["quarantine/acme/jbio/package.zip"]
+    ]
+    assert quarantined == [b"PK second", b"PK first"]  # both kept, each the bytes of its own version
+    assert not archive.ingest.list_versions(key)
+    assert ingest_package(archive, key, first).status == "gone"
+
+
 def test_a_package_key_with_several_faults_is_refused_with_every_one():
     with pytest.raises(Rejected) as refused:
         PackageKey.parse("incoming/Acme/j bio/2024/package.rar")

@@ -98,7 +98,14 @@ def ingest_package(archive: Archive, key: str, version_id: str | None = None) ->
     try:
         parsed = PackageKey.parse(key)
     except Rejected as bad_key:
-        return _reject(archive, key, None, bad_key.problems)
+        if version_id is None:
+            return _reject(archive, key, None, bad_key.problems)
+        with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
+            try:  # this version, quarantined from the bytes read: each version of the key is kept
+                received = _download(archive, key, version_id, Path(tmp))
+            except NotFound:
+                return Outcome("gone", key)
+            return _reject(archive, key, None, bad_key.problems, received)
     if version_id is None:
         return _ingest_current(archive, key, parsed)
     if version_id not in _waiting(archive, key):
@@ -164,10 +171,8 @@ def _already_handled(archive: Archive, pk: PackageKey) -> Outcome:
 def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path, version_id: str | None = None) -> Outcome:
     now = archive.clock()
     events: list[premis.PremisEvent] = []
-    package_path = tmp / "package"
-    with archive.ingest.open(pk.key, version_id=version_id) as src, package_path.open("wb") as dst:
-        package_sha256 = HashingReader(src, ("sha256",)).drain(dst).hexdigest("sha256")
-    received = Received(version_id, package_path, package_sha256)
+    received = _download(archive, pk.key, version_id, tmp)
+    package_path, package_sha256 = received.path, received.sha256
 
     # 1. Unpack safely.
     try:
@@ -507,6 +512,14 @@ class Received:
     version_id: str | None
     path: Path
     sha256: str
+
+
+def _download(archive: Archive, key: str, version_id: str | None, tmp: Path) -> Received:
+    """The package's one version, copied to scratch and hashed on the way."""
+    path = tmp / "package"
+    with archive.ingest.open(key, version_id=version_id) as src, path.open("wb") as dst:
+        sha256 = HashingReader(src, ("sha256",)).drain(dst).hexdigest("sha256")
+    return Received(version_id, path, sha256)
 
 
 def _reject(
