@@ -121,11 +121,11 @@ def ingest_package(archive: Archive, key: str, version_id: str | None = None) ->
         waiting = _waiting(archive, key)
         if version_id not in waiting:  # a concurrent delivery finished it while we waited
             return _already_handled(archive, parsed)
-        outcome = _already_handled(archive, parsed)
+        outcomes = []
         for version in waiting[: waiting.index(version_id) + 1]:  # oldest first, this one last
             with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
-                outcome = _ingest_locked(archive, parsed, Path(tmp), version)
-        return outcome
+                outcomes.append(_ingest_locked(archive, parsed, Path(tmp), version))
+        return outcomes[-1]
 
 
 def _waiting(archive: Archive, key: str) -> list[str]:
@@ -334,7 +334,8 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path, version_id: str 
     archive.catalog.put_au(record)
     archive.catalog.add_events(events)
 
-    # 7. Receipt, then the package leaves incoming/ (the versioned bucket keeps its bytes).
+    # 7. Receipt, then the package leaves incoming/: exactly its version, when the event named it
+    # (its bytes are in twelve OCFL copies now); else the key, whose old bytes the bucket keeps.
     status = "preserved" if len(copies) == len(archive.nodes) else "pending"
     receipt = _receipt(
         archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now, version_id
