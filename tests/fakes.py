@@ -17,7 +17,7 @@ class MemoryBlobStore:
     def __init__(self, name: str = "memory"):
         self.name = name
         self.objects: dict[str, bytes] = {}
-        self.history: dict[str, list[bytes]] = {}  # noncurrent versions, oldest first
+        self.history: dict[str, list[bytes | None]] = {}  # noncurrent versions, oldest first (None: deleted by id)
         self.headers: dict[str, dict[str, str]] = {}  # key -> the Content-Type/-Disposition it was stored with
         self.offline = False
         self.requests = 0
@@ -54,6 +54,8 @@ class MemoryBlobStore:
         self._check()
         old = self.history.get(key, [])
         if version_id is not None and int(version_id) < len(old):  # a noncurrent version, deleted key or not
+            if old[int(version_id)] is None:
+                raise NotFound(f"{self.name}/{key} version {version_id}")
             return io.BytesIO(old[int(version_id)])
         if key not in self.objects:
             raise NotFound(f"{self.name}/{key}")
@@ -80,10 +82,12 @@ class MemoryBlobStore:
         with source.open(key) as f:
             return self.put(dest_key or key, f.read())
 
-    def delete(self, key) -> None:
+    def delete(self, key, *, version_id=None) -> None:
         self._check()
-        if key in self.objects:
+        if key in self.objects and version_id in (None, self._info(key).version_id):
             self.history.setdefault(key, []).append(self.objects.pop(key))
+        if version_id is not None and int(version_id) < len(self.history.get(key, [])):
+            self.history[key][int(version_id)] = None  # gone for good; the other ids stay as they were
 
     def list_versions(self, key) -> list[StoredObject]:
         self._check()
@@ -92,6 +96,7 @@ class MemoryBlobStore:
         out = [
             StoredObject(key=key, size=len(d), etag=hashlib.md5(d).hexdigest(), version_id=str(i))
             for i, d in enumerate(old)
+            if d is not None  # a version deleted by its id
         ]
         if key in self.objects:
             current = self._info(key)

@@ -167,3 +167,33 @@ def test_a_killed_catalog_server_is_restarted_and_the_catalog_rebuilt_from_the_b
                 return
         time.sleep(1)
     raise AssertionError(f"the catalog did not come back after moto was killed:\n{local_archive.log()[-3000:]}")
+
+
+def test_a_correction_put_to_the_same_key_right_after_the_first_is_ingested_too(local_archive, tmp_path):
+    """The attack (issue 14): a corrected package PUT to the same key while the first was being
+    ingested was acknowledged by S3 and never ingested. Both versions become AU versions, in order."""
+    publisher = new_publisher(local_archive)
+    (tmp_path / "fix").mkdir()
+    first, corrected = sample(tmp_path, publisher, seed=1), sample(tmp_path / "fix", publisher, seed=2)
+    assert first.name == corrected.name
+    s3, _ = local_archive.clients(publisher)
+    bucket, key = settings().ingest_bucket, f"incoming/{publisher}/jtest/2024/{first.name}"
+    s3.put_object(Bucket=bucket, Key=key, Body=first.read_bytes())
+    second = s3.put_object(Bucket=bucket, Key=key, Body=corrected.read_bytes())["VersionId"]
+
+    archive_s3, _ = local_archive.clients()
+    receipt_key = f"receipts/{publisher}/jtest/2024/{first.name}.json"
+    deadline = time.monotonic() + 120
+    receipt: dict = {}
+    while time.monotonic() < deadline:  # waiting for the archive, not timing it
+        try:
+            receipt = json.loads(archive_s3.get_object(Bucket=bucket, Key=receipt_key)["Body"].read())
+        except archive_s3.exceptions.NoSuchKey:
+            receipt = {}
+        if receipt.get("ocfl", {}).get("version") == "v2":  # both versions ingested
+            break
+        time.sleep(0.5)
+    assert receipt.get("ocfl", {}).get("version") == "v2", receipt  # the first lost: only one version
+    assert receipt["status"] == "preserved" and receipt["package"]["version_id"] == second, receipt
+    versions = archive_s3.list_object_versions(Bucket=bucket, Prefix=key)
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers"), versions

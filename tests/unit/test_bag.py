@@ -108,6 +108,23 @@ def test_a_symlink_in_the_bag_is_refused(tmp_path):
     assert "symlink" in rules(validate_bag(root).problems, "error")
 
 
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\x9b", "\u202e", "\u2067", "\x1b", "\x7f"])
+def test_a_control_character_in_a_name_is_refused_and_no_file_the_bag_lacks_is_named(tmp_path, char):
+    """The attack: U+0085 (or U+2028) in a payload name, listed correctly in the manifest, made the
+    report name 'data/article1/evil', a file the bag does not hold (bagit splits lines there);
+    a bidi control makes a report show another name. The name is reported escaped, once."""
+    root = tmp_path / "bag"
+    (root / "article1").mkdir(parents=True)
+    (root / "article1" / f"evil{char}fdp.xml").write_bytes(b"<article/>\n")
+    bagit.make_bag(str(root), bag_info=dict(GOOD_INFO), checksums=["sha512"])
+    report = validate_bag(root)
+    shown = "data/article1/evil" + repr(char)[1:-1] + "fdp.xml"
+    assert [(p.path, p.rule) for p in report.problems if p.severity == "error"] == [(shown, "control-character")]
+    problem = report.problems[0]
+    assert f"U+{ord(char):04X}" in problem.message and "no control characters in names" in problem.message
+    assert all(char not in str(p) for p in report.problems)
+
+
 # ---------------------------------------------------------------- the profile
 
 

@@ -201,6 +201,20 @@ def test_versions_oldest_first_and_delete_keeps_the_noncurrent_bytes(store):
             assert f.read() == data
 
 
+def test_deleting_one_version_by_its_id_removes_exactly_that_version(store):
+    """Ingest removes the package version it handled, never a newer PUT to the same key."""
+    first = store.put("k", b"first")
+    second = store.put("k", b"second")
+    store.delete("k", version_id=first.version_id)  # a noncurrent version: the current one stays
+    assert [v.version_id for v in store.list_versions("k")] == [second.version_id]
+    with store.open("k") as f:
+        assert f.read() == b"second"
+    with pytest.raises(NotFound):
+        store.open("k", version_id=first.version_id)
+    store.delete("k", version_id=second.version_id)  # the last one: nothing left, no delete marker to expire
+    assert store.list_versions("k") == [] and store.head("k") is None
+
+
 def test_deleting_a_missing_key_is_not_an_error(store):
     store.delete("nope")
     assert store.head("nope") is None

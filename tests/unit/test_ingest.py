@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,6 +165,20 @@ def test_a_key_outside_the_layout_is_rejected_and_kept(archive, tmp_path):
     assert "key-layout" in {p["rule"] for p in receipt(archive, outcome)["problems"]}
 
 
+def test_each_version_at_a_key_outside_the_layout_is_rejected_and_kept(archive):
+    key = "incoming/acme/jbio/package.zip"
+    first = archive.ingest.put(key, b"PK first").version_id
+    second = archive.ingest.put(key, b"PK second").version_id
+    outcomes = [ingest_package(archive, key, second), ingest_package(archive, key, first)]
+    assert [o.status for o in outcomes] == ["rejected", "rejected"]
+    quarantined = archive.ingest.history["quarantine/acme/jbio/package.zip"] + [
+        archive.ingest.objects["quarantine/acme/jbio/package.zip"]
+    ]
+    assert quarantined == [b"PK second", b"PK first"]  # both kept, each the bytes of its own version
+    assert not archive.ingest.list_versions(key)
+    assert ingest_package(archive, key, first).status == "gone"
+
+
 def test_a_package_key_with_several_faults_is_refused_with_every_one():
     with pytest.raises(Rejected) as refused:
         PackageKey.parse("incoming/Acme/j bio/2024/package.rar")
@@ -214,3 +230,56 @@ def test_two_packages_for_one_au_at_once_are_serialised(archive, tmp_path):
     assert sorted(o.version for o in outcomes) == ["v1", "v2"]
     state = ocfl_store.read_inventory(archive.nodes[0].store, AU).head_state_digests()
     assert any(p.startswith("p1/") for p in state) and any(p.startswith("p2/") for p in state)
+
+
+# --- every S3 object version is ingested or rejected ------------------------------------------
+
+
+def sha512s(path: Path) -> set[str]:
+    """The sha512 of every file in a zipped bag."""
+    with zipfile.ZipFile(path) as zf:
+        return {hashlib.sha512(zf.read(i)).hexdigest() for i in zf.infolist() if not i.is_dir()}
+
+
+@pytest.mark.parametrize("order", ["as-stored", "newest-first"])
+def test_a_correction_put_to_the_same_key_during_an_ingest_is_ingested_too(archive, tmp_path, order):
+    """The attack: a corrected package PUT (S3 answered 200) to the same key while the first was
+    being ingested was never ingested: removing the key after the first receipt removed the newest
+    version, or its event found the key gone and took it as handled. Each event's own version is
+    opened and removed; whichever event comes first, both versions become AU versions in the order
+    S3 stored them, so the AU's head holds the correction."""
+    (tmp_path / "fix").mkdir()
+    first, corrected = package(tmp_path, "p1", seed=1), package(tmp_path / "fix", "p1", seed=2)
+    key = f"incoming/{AU}/p1.zip"
+    v1 = archive.ingest.put(key, first.read_bytes()).version_id
+    opened, v2 = [], []
+    real_open = archive.ingest.open
+
+    def open_then_correction_lands(k, *, version_id=None):
+        stream = real_open(k, version_id=version_id)
+        if k == key and not v2:  # the publisher's PUT of the correction succeeds mid-ingest
+            v2.append(archive.ingest.put(key, corrected.read_bytes()).version_id)
+        opened.append(version_id)
+        return stream
+
+    archive.ingest.open = open_then_correction_lands
+    if order == "as-stored":
+        outcomes = [ingest_package(archive, key, v1), ingest_package(archive, key, v2[0])]
+    else:  # the first event is delivered late; the correction's event comes first
+        archive.ingest.open = real_open
+        v2.append(archive.ingest.put(key, corrected.read_bytes()).version_id)
+        archive.ingest.open = open_then_correction_lands
+        outcomes = [ingest_package(archive, key, v2[0]), ingest_package(archive, key, v1)]
+    assert v1 != v2[0]
+    assert [o.status for o in outcomes] == (
+        ["preserved", "preserved"] if order == "as-stored" else ["preserved", "gone"]
+    ), outcomes
+    assert [v for v in opened if v is not None][:2] == [v1, v2[0]]  # each version read, in S3's order
+
+    inv = ocfl_store.read_inventory(archive.nodes[0].store, AU)
+    assert inv.head == "v2"
+    assert set(inv.logical_state("v1").values()) == sha512s(first)  # the first package ...
+    assert set(inv.logical_state("v2").values()) == sha512s(corrected)  # ... then the correction, at the head
+    assert not archive.ingest.list_versions(key)  # every version handled and gone from incoming/
+    doc = json.loads(archive.ingest.objects[f"receipts/{AU}/p1.zip.json"])
+    assert doc["package"]["version_id"] == v2[0] and doc["ocfl"]["version"] == "v2"

@@ -50,14 +50,17 @@ def handler_module(monkeypatch):
         from strongroom.handlers import ingest
 
         calls: list[str] = []
+        versions: list[tuple[str, str | None]] = []
 
-        def fake_ingest(archive, key):
+        def fake_ingest(archive, key, version_id=None):
             calls.append(key)
+            versions.append((key, version_id))
             return Outcome("preserved", key, report_key="receipts/x.json", au="acme/jbio/2024", version="v1", copies=12)
 
         monkeypatch.setattr(ingest, "ingest_package", fake_ingest)
         monkeypatch.setattr(ingest.compose, "archive", lambda: None)
         ingest.persistence.client = boto3.client("dynamodb")
+        monkeypatch.setattr(ingest, "versions_seen", versions, raising=False)
         yield ingest, calls
 
 
@@ -82,3 +85,8 @@ def test_the_same_key_pushed_again_is_a_new_version_and_is_ingested(handler_modu
     ingest.handler(s3_event("incoming/acme/jbio/2024/p.zip", "ver-1", "0055"), Context())
     ingest.handler(s3_event("incoming/acme/jbio/2024/p.zip", "ver-2", "0066"), Context())
     assert len(calls) == 2
+    # each event's own version is what the flow opens and removes, not whatever the key holds now
+    assert ingest.versions_seen == [
+        ("incoming/acme/jbio/2024/p.zip", "ver-1"),
+        ("incoming/acme/jbio/2024/p.zip", "ver-2"),
+    ]

@@ -4,12 +4,14 @@ withdraw, and finish the job after a crash. Nothing of the nodes changes (but th
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import get_args
 
 import pytest
 
+from strongroom.domain import ocfl
 from strongroom.domain.release import (
     TRIGGERS,
     BoardVote,
@@ -29,6 +31,7 @@ from strongroom.flows.release import (
     read_pointer,
     run_release,
 )
+from strongroom.local.demo import chaos
 from strongroom.render.safety import PASSIVE_TYPES
 from tests.audit_support import (
     AU_ONE_VERSION,
@@ -319,3 +322,72 @@ def test_every_trigger_has_its_words_and_only_triggers_are_taken():
     with pytest.raises(RuleBroken, match="'publisher-sold' is not one of") as refused:
         as_trigger("publisher-sold")
     assert refused.value.field == "trigger"
+
+
+# --- a takedown is never held up by other AUs -----------------------------------------------
+
+
+def _damage_one_file_in_eleven_nodes(archive, au: str) -> str:
+    """Flip bits of one content file of `au` on nodes 1..11 (node 12 keeps the only good copy)."""
+    root = ocfl.object_root(au) + "/"
+    key = next(k for k in sorted(archive.nodes[0].store.objects) if k.startswith(root) and k.endswith(".pdf"))
+    rng = random.Random(14)
+    for ns in archive.nodes[:11]:
+        chaos.flip_bits(ns.store, key, 4, rng)
+    return key
+
+
+def test_a_withdrawal_is_not_held_up_by_damage_to_another_released_au(world):
+    """The attack: with one file of another released AU damaged in 11 of 12 copies, withdrawing a
+    title failed and it stayed public. The titles that stay public are reused as they are
+    published; nothing of theirs is polled or read from the nodes again."""
+    keep = approved(world, [AU_ONE_VERSION])
+    run(world, keep)
+    rid = approved(world)
+    first = run(world, rid).release
+    kept_before = {
+        k.split("/", 2)[2]: v
+        for k, v in world.public.objects.items()
+        if k.startswith(f"releases/{first.render_id}/site/acme/jbio/2025/")
+    }
+    assert kept_before
+    _damage_one_file_in_eleven_nodes(world.archive, AU_ONE_VERSION)
+
+    polled: list[str] = []
+    world.service.withdraw(rid, ALICE, "court order")
+    r = run(world, rid, poll=lambda archive, au: polled.append(au)).release
+
+    assert r.state == "withdrawn" and r.progress["step"] == "withdrawn"
+    assert polled == []  # a withdrawal polls nothing
+    pointer = read_pointer(world.public)
+    assert pointer["aus"] == [AU_ONE_VERSION] and rid not in pointer["releases"]
+    assert not [k for k in world.public.objects if "/2024/" in k]  # the withdrawn AU is gone, every byte
+    kept_after = {
+        k.split("/", 2)[2]: v
+        for k, v in world.public.objects.items()
+        if k.startswith(f"releases/{pointer['render_id']}/site/acme/jbio/2025/")
+    }
+    assert kept_after == kept_before  # the title that stays is as it was published, not the damaged copies
+
+
+def test_a_title_that_cannot_be_rendered_is_left_dark_rather_than_keep_a_withdrawn_one_public(world, caplog):
+    """Worse still: the live render has no record to reuse (made before released.json) and every copy
+    of the other AU's file is damaged. The withdrawal still takes its title down; the other title is
+    left dark, said so in the release and the log, until the next publish renders it again."""
+    keep = approved(world, [AU_ONE_VERSION])
+    run(world, keep)
+    rid = approved(world)
+    run(world, rid)
+    for key in [k for k in world.public.objects if k.endswith("/released.json")]:
+        del world.public.objects[key]
+    key = _damage_one_file_in_eleven_nodes(world.archive, AU_ONE_VERSION)
+    chaos.flip_bits(world.archive.nodes[11].store, key, 4, random.Random(15))
+
+    world.service.withdraw(rid, ALICE, "court order")
+    r = run(world, rid).release
+
+    assert r.state == "withdrawn" and r.progress["left_dark"] == ["acme/jbio"]
+    pointer = read_pointer(world.public)
+    assert pointer["aus"] == [] and rid not in pointer["releases"]
+    assert not [k for k in world.public.objects if "/2024/" in k or "/2025/" in k]
+    assert any("left dark by the withdrawal" in m for m in caplog.messages)

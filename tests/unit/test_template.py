@@ -217,7 +217,8 @@ def test_ingest_role_deletes_only_processed_deposits(control):
     for st in statements(doc):
         deletes = [a for a in as_list(st["Action"]) if "Delete" in a and a.startswith("s3:")]
         if deletes:
-            assert deletes == ["s3:DeleteObject"]
+            # DeleteObjectVersion: a handled package version is removed by its id (issue 14)
+            assert deletes == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
             assert [text(r) for r in as_list(st["Resource"])] == [
                 "arn:${AWS::Partition}:s3:::${Prefix}-ingest-${AWS::AccountId}/incoming/*"
             ]

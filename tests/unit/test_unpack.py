@@ -166,6 +166,54 @@ def test_names_equal_after_nfc_are_refused(tmp_path):
     assert "normalization-collision" in refused(archive, tmp_path / "out")
 
 
+# C0 controls, DEL, C1 controls (U+0085 ends a line for splitlines), line separators, and the bidi
+# embeddings, overrides, isolates and marks: each makes a listing or a report show another name.
+CONTROLS = ["\x00", "\t", "\n", "\x1b", "\x7f", "\x80", "\x85", "\x9b", "\x9f", "\u2028"]
+CONTROLS += ["\u202a", "\u202e", "\u2066", "\u2069", "\u200f"]
+
+
+# A tar header ends a name at its first NUL, so there a NUL is never part of one.
+CASES = [(c, kind) for c in CONTROLS for kind in ("zip", "tar") if (c, kind) != ("\x00", "tar")]
+
+
+def zip_with_nul(path: Path, members: dict[str, bytes]) -> Path:
+    """zipfile cuts names at a NUL when it writes them: write U+0001 and make it a NUL in the bytes."""
+    make_zip(path, {k.replace("\x00", "\x01"): v for k, v in members.items()})
+    path.write_bytes(path.read_bytes().replace(b"evil\x01", b"evil\x00"))
+    return path
+
+
+@pytest.mark.parametrize(("char", "kind"), CASES, ids=[f"U+{ord(c):04X}-{k}" for c, k in CASES])
+def test_a_control_character_in_a_name_is_refused_and_the_report_names_the_file_escaped(tmp_path, char, kind):
+    """The attack: a C1 control in a file name (U+0085) gave a rejection report that named files the
+    bag does not hold; a bidi override makes a report show another name."""
+    name = f"bag/data/evil{char}fdp.xml"
+    members = {**BAG, name: b"<article/>\n"}
+    if kind == "tar":
+        archive = make_tar(tmp_path / "p.tar", list(members.items()))
+    else:
+        archive = (zip_with_nul if char == "\x00" else make_zip)(tmp_path / "p.zip", members)
+    with pytest.raises(Rejected) as caught:
+        extract(archive, tmp_path / "out", LIMITS)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    found = [p for p in caught.value.problems if p.rule == "control-character"]
+    shown = "bag/data/evil" + repr(char)[1:-1] + "fdp.xml"  # repr-style: \x85, \u202e
+    assert [p.path for p in found] == [shown]
+    assert f"U+{ord(char):04X}" in found[0].message and "no control characters in names" in found[0].message
+    assert "rename" in found[0].fix
+    for p in caught.value.problems:  # nothing in the report can rewrite it, and it names only real members
+        text = str(p)
+        assert char not in text, text
+        assert p.path == "package" or p.path in {shown, *BAG}, p.path
+
+
+@pytest.mark.parametrize("name", ["bag/data/café.xml", "bag/data/日本語 (1).pdf", "bag/data/a\u200db.xml"])
+def test_printable_non_ascii_names_are_kept_as_they_are(tmp_path, name):
+    archive = make_zip(tmp_path / "p.zip", {**BAG, name: b"x"})
+    assert inspect(archive, LIMITS) == []
+    assert (extract(archive, tmp_path / "out", LIMITS).root / name.removeprefix("bag/")).read_bytes() == b"x"
+
+
 def test_a_file_and_a_folder_of_the_same_name_are_refused(tmp_path):
     archive = make_zip(tmp_path / "p.zip", {**BAG, "bag/data": b"x"})
     assert "file-dir-conflict" in rules(inspect(archive, LIMITS))

@@ -59,7 +59,7 @@ class S3BlobStore:
             return fn(*args, **kwargs)
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
                 raise NotFound(f"s3://{self.name}/{key}") from e
             if code in ("ServiceUnavailable", "SlowDown", "InternalError", "503", "500"):
                 raise Unavailable(f"s3://{self.name}: {what} {key}: {code}") from e
@@ -185,8 +185,11 @@ class S3BlobStore:
             raise Unavailable(f"s3://{self.name}/{dest_key} was copied but cannot be read back")
         return info
 
-    def delete(self, key) -> None:
-        self._call("delete", key, self.client.delete_object, Bucket=self.name, Key=key)
+    def delete(self, key, *, version_id=None) -> None:
+        args = {"Bucket": self.name, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        self._call("delete", key, self.client.delete_object, **args)
 
     def list_versions(self, key) -> builtins.list[StoredObject]:  # `list` here is the method above
         """Every stored version of exactly `key`, oldest first, the current one last. Delete markers

@@ -73,8 +73,9 @@ class BlobStore(Protocol):
         `known` is the source's head when the caller has it already (one request saved per copy)."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Remove the current version (versioned buckets keep the old bytes)."""
+    def delete(self, key: str, *, version_id: str | None = None) -> None:
+        """Remove the current version (versioned buckets keep the old bytes); with version_id,
+        remove exactly that version for good (S3: a newer one stays, an older one becomes current)."""
         ...
 
     def list_versions(self, key: str) -> builtins.list[StoredObject]:  # `list` here is the method above

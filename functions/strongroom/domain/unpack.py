@@ -30,7 +30,7 @@ from typing import BinaryIO, Literal, TypeGuard, get_args
 
 from strongroom.domain.archive import IngestLimits
 from strongroom.domain.hashing import CHUNK
-from strongroom.domain.problems import Problem, Rejected, errors
+from strongroom.domain.problems import Problem, Rejected, control_character_problem, control_characters, errors
 
 ArchiveType = Literal["zip", "tar", "tar.gz"]
 MemberKind = Literal["file", "dir", "symlink", "hardlink", "special", "other"]
@@ -175,7 +175,7 @@ def _zip_member(info: zipfile.ZipInfo) -> _Member:
     else:
         kind = "file"
     return _Member(
-        info.filename,
+        info.orig_filename,  # zipfile cuts .filename at a NUL; the name as stored is what is judged
         kind,
         info.file_size,
         encrypted=bool(info.flag_bits & 0x1),
@@ -233,15 +233,8 @@ def _name_problems(name: str, limits: IngestLimits) -> list[Problem]:
                 "rename the file using UTF-8, or create the archive with a tool that stores UTF-8 names",
             )
         )
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        found.append(
-            Problem(
-                repr(name),
-                "control-character",
-                "the name contains a control character (newline, tab, NUL …).",
-                "rename the file without control characters",
-            )
-        )
+    if controls := control_characters(name):
+        found.append(control_character_problem(name, controls))
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
         found.append(
             Problem(

@@ -87,12 +87,54 @@ def _json(doc: dict) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
-def ingest_package(archive: Archive, key: str) -> Outcome:
-    """Ingest the package at key in the ingest bucket. Safe to call twice for the same key."""
+def ingest_package(archive: Archive, key: str, version_id: str | None = None) -> Outcome:
+    """Ingest the package at key in the ingest bucket. Safe to call twice for the same key.
+
+    With `version_id` (the S3 event's): exactly that version of the key is ingested, after any
+    older version of it still waiting (so the AU's versions follow the order S3 stored them), and
+    each is removed by its own version id once handled. A package PUT again to the same key
+    meanwhile is a new version with its own event: never hidden by a delete of the key, never
+    taken for one already handled. A version no longer under the key was handled already."""
     try:
         parsed = PackageKey.parse(key)
     except Rejected as bad_key:
-        return _reject(archive, key, None, bad_key.problems)
+        if version_id is None:
+            return _reject(archive, key, None, bad_key.problems)
+        with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
+            try:  # this version, quarantined from the bytes read: each version of the key is kept
+                received = _download(archive, key, version_id, Path(tmp))
+            except NotFound:
+                return Outcome("gone", key)
+            return _reject(archive, key, None, bad_key.problems, received)
+    if version_id is None:
+        return _ingest_current(archive, key, parsed)
+    if version_id not in _waiting(archive, key):
+        return _already_handled(archive, parsed)
+    with au_lease(
+        archive.catalog,
+        str(parsed.au),
+        holder="ingest",
+        seconds=archive.lock_seconds,
+        wait=archive.wait_for_lock,
+        busy=lambda why: AuBusy(f"{why}; {key} will be retried"),
+    ):
+        waiting = _waiting(archive, key)
+        if version_id not in waiting:  # a concurrent delivery finished it while we waited
+            return _already_handled(archive, parsed)
+        outcomes = []
+        for version in waiting[: waiting.index(version_id) + 1]:  # oldest first, this one last
+            with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
+                outcomes.append(_ingest_locked(archive, parsed, Path(tmp), version))
+        return outcomes[-1]
+
+
+def _waiting(archive: Archive, key: str) -> list[str]:
+    """The version ids still under key, oldest first: each is removed by its id once handled."""
+    return [v.version_id for v in archive.ingest.list_versions(key) if v.version_id is not None]
+
+
+def _ingest_current(archive: Archive, key: str, parsed: PackageKey) -> Outcome:
+    """Without a version id (a re-run by hand, an unversioned store): the key's current object."""
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
     with au_lease(
@@ -109,6 +151,15 @@ def ingest_package(archive: Archive, key: str) -> Outcome:
             return _ingest_locked(archive, parsed, Path(tmp))
 
 
+def _remove(archive: Archive, key: str, version_id: str | None) -> None:
+    """Take a handled package out of incoming/: exactly its version when known (a newer PUT to the
+    same key stays, waiting for its own event), else the key's current version."""
+    if version_id is None:
+        archive.ingest.delete(key)
+    else:
+        archive.ingest.delete(key, version_id=version_id)
+
+
 def _already_handled(archive: Archive, pk: PackageKey) -> Outcome:
     for area, status in ((RECEIPTS, "gone"), (REJECTIONS, "gone")):
         report = pk.sibling(area, ".json")
@@ -117,25 +168,24 @@ def _already_handled(archive: Archive, pk: PackageKey) -> Outcome:
     return Outcome("gone", pk.key, au=str(pk.au))
 
 
-def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
+def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path, version_id: str | None = None) -> Outcome:
     now = archive.clock()
     events: list[premis.PremisEvent] = []
-    package_path = tmp / "package"
-    with archive.ingest.open(pk.key) as src, package_path.open("wb") as dst:
-        package_sha256 = HashingReader(src, ("sha256",)).drain(dst).hexdigest("sha256")
+    received = _download(archive, pk.key, version_id, tmp)
+    package_path, package_sha256 = received.path, received.sha256
 
     # 1. Unpack safely.
     try:
         extracted = extract(package_path, tmp / "bag", archive.limits, name=pk.package)
     except Rejected as r:
-        return _reject(archive, pk.key, pk, r.problems)
+        return _reject(archive, pk.key, pk, r.problems, received)
     bag_dir = extracted.root
 
     # 2. Validate: BagIt, then the archive's profile. Every problem, not the first.
     report = bagit_rules.validate_bag(bag_dir)
     problems = list(report.problems) + bagit_rules.check_profile(report, pk.au)
     if errors(problems):
-        return _reject(archive, pk.key, pk, problems)
+        return _reject(archive, pk.key, pk, problems, received)
     events.append(
         premis.event(
             "validation",
@@ -206,7 +256,7 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
         user={"name": pk.au.publisher, "address": f"urn:strongroom:publisher:{pk.au.publisher}"},
     )
     if plan.unchanged:
-        return _duplicate(archive, pk, previous, package_sha256)
+        return _duplicate(archive, pk, previous, package_sha256, version_id)
     by_digest = {d.sha512: logical for logical, d in files.items()}
     keys = writer.write_version(
         plan,
@@ -284,14 +334,15 @@ def _ingest_locked(archive: Archive, pk: PackageKey, tmp: Path) -> Outcome:
     archive.catalog.put_au(record)
     archive.catalog.add_events(events)
 
-    # 7. Receipt, then the package leaves incoming/ (the versioned bucket keeps its bytes).
+    # 7. Receipt, then the package leaves incoming/: exactly its version, when the event named it
+    # (its bytes are in twelve OCFL copies now); else the key, whose old bytes the bucket keeps.
     status = "preserved" if len(copies) == len(archive.nodes) else "pending"
     receipt = _receipt(
-        archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now
+        archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now, version_id
     )
     receipt_key = pk.sibling(RECEIPTS, ".json")
     archive.ingest.put(receipt_key, _json(receipt), content_type="application/json")
-    archive.ingest.delete(pk.key)
+    _remove(archive, pk.key, version_id)
     return Outcome(
         status, pk.key, report_key=receipt_key, au=str(pk.au), version=version, copies=len(copies), problems=problems
     )
@@ -368,12 +419,14 @@ def _au_record(archive, pk, plan, description, copies, now) -> AuRecord:
     )
 
 
-def _receipt(archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now):
+def _receipt(
+    archive, pk, plan, record, description, problems, copies, package_sha256, object_root, status, now, version_id=None
+):
     formats = {f.path: f for f in description.files}
     state = plan.inventory.head_state_digests()
     return {
         "status": status,
-        "package": {"key": pk.key, "sha256": package_sha256},
+        "package": {"key": pk.key, "version_id": version_id, "sha256": package_sha256},
         "au": str(pk.au),
         "ocfl": {
             "object_id": pk.au.object_id,
@@ -409,7 +462,9 @@ def _format_of(formats: dict, logical: str) -> dict | None:
     return described.format.as_dict() if described is not None else None
 
 
-def _duplicate(archive: Archive, pk: PackageKey, previous, package_sha256: str) -> Outcome:
+def _duplicate(
+    archive: Archive, pk: PackageKey, previous, package_sha256: str, version_id: str | None = None
+) -> Outcome:
     record = archive.catalog.get_au(str(pk.au))
     receipt_key = pk.sibling(RECEIPTS, ".json")
     now = archive.clock()
@@ -418,7 +473,7 @@ def _duplicate(archive: Archive, pk: PackageKey, previous, package_sha256: str) 
         _json(
             {
                 "status": "duplicate",
-                "package": {"key": pk.key, "sha256": package_sha256},
+                "package": {"key": pk.key, "version_id": version_id, "sha256": package_sha256},
                 "au": str(pk.au),
                 "ocfl": {"object_id": pk.au.object_id, "version": previous.head},
                 "message": f"Every file of this package is already preserved in {previous.head}; no new version was made.",
@@ -440,7 +495,7 @@ def _duplicate(archive: Archive, pk: PackageKey, previous, package_sha256: str) 
             )
         ]
     )
-    archive.ingest.delete(pk.key)
+    _remove(archive, pk.key, version_id)
     return Outcome(
         "duplicate",
         pk.key,
@@ -451,13 +506,36 @@ def _duplicate(archive: Archive, pk: PackageKey, previous, package_sha256: str) 
     )
 
 
-def _reject(archive: Archive, key: str, pk: PackageKey | None, problems: list[Problem]) -> Outcome:
+@dataclass(frozen=True)
+class Received:
+    """The one version of a package being ingested, as downloaded to scratch."""
+
+    version_id: str | None
+    path: Path
+    sha256: str
+
+
+def _download(archive: Archive, key: str, version_id: str | None, tmp: Path) -> Received:
+    """The package's one version, copied to scratch and hashed on the way."""
+    path = tmp / "package"
+    with archive.ingest.open(key, version_id=version_id) as src, path.open("wb") as dst:
+        sha256 = HashingReader(src, ("sha256",)).drain(dst).hexdigest("sha256")
+    return Received(version_id, path, sha256)
+
+
+def _reject(
+    archive: Archive, key: str, pk: PackageKey | None, problems: list[Problem], received: Received | None = None
+) -> Outcome:
     """Quarantine the untouched package and write a report of every problem with its fix."""
     now = archive.clock()
     rel = key[len("incoming/") :] if key.startswith("incoming/") else key
     quarantine_key = f"{QUARANTINE}/{rel}"
     report_key = f"{REJECTIONS}/{rel}.json"
-    if archive.ingest.head(key) is not None:
+    version_id = received.version_id if received else None
+    if version_id is not None and received is not None:  # exactly this version, checked on write
+        with received.path.open("rb") as fh:
+            archive.ingest.put(quarantine_key, fh, sha256=received.sha256)
+    elif archive.ingest.head(key) is not None:
         archive.ingest.copy_from(archive.ingest, key, dest_key=quarantine_key)
         original, kept = archive.ingest.head(key), archive.ingest.head(quarantine_key)
         if (
@@ -469,7 +547,7 @@ def _reject(archive: Archive, key: str, pk: PackageKey | None, problems: list[Pr
             raise CopyMismatch(f"quarantine copy of {key} does not match; nothing was deleted, retrying")
     report = {
         "status": "rejected",
-        "package": {"key": key, "quarantined_at": quarantine_key},
+        "package": {"key": key, "version_id": version_id, "quarantined_at": quarantine_key},
         "au": str(pk.au) if pk else None,
         "problems": [p.as_dict() for p in problems],
         "summary": f"{len(errors(problems))} error(s), {len(problems) - len(errors(problems))} warning(s). "
@@ -490,7 +568,9 @@ def _reject(archive: Archive, key: str, pk: PackageKey | None, problems: list[Pr
             )
         ]
     )
-    if archive.ingest.head(key) is not None:
+    if version_id is not None:
+        _remove(archive, key, version_id)
+    elif archive.ingest.head(key) is not None:
         archive.ingest.delete(key)
     return Outcome("rejected", key, report_key=report_key, au=str(pk.au) if pk else None, problems=problems)
 

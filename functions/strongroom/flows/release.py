@@ -73,6 +73,10 @@ PUBLISH_LOCK = "release:publish"
 HEALTHY = ("ok", "repaired")
 LARGE = "large.json"  # replay/large.json: archive URL -> site path of files too big for a Lambda answer
 LARGE_BYTES = 5_000_000
+# releases/<render-id>/released.json: what each public AU was rendered from (files, digests, types),
+# outside site/ and replay/ so it is never served. A withdrawal re-renders the titles that stay
+# public from these verified public copies, so it never waits on a node or a poll of theirs.
+RELEASED = "released.json"
 NOT_FOUND_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head>'
     "<body><h1>Not found</h1><p>Nothing is published at this address. Released content is listed "
@@ -319,9 +323,15 @@ def run_release(
             admins=admins,
         )
 
-    if r.state == rules.WITHDRAWN:
-        report.render_id = publish(archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal)
-        r = _store(archive, r, progress={**r.progress, "step": "withdrawn", "render_id": report.render_id})
+    if r.state == rules.WITHDRAWN:  # no poll: a takedown waits on nothing of the titles that stay
+        dark: list[str] = []
+        report.render_id = publish(
+            archive, target, clock=clock, lock_seconds=lock_seconds, journal=journal, withdrawing=dark
+        )
+        progress = {**r.progress, "step": "withdrawn", "render_id": report.render_id}
+        if dark:
+            progress["left_dark"] = dark
+        r = _store(archive, r, progress=progress)
         if journal is not None and _journalled(r, journal):  # never journal a forged or changed record
             write_journal(journal, r)
         report.release = r
@@ -443,11 +453,18 @@ def publish(
     clock: Callable[[], datetime] = utcnow,
     lock_seconds: float = 900,
     journal: BlobStore | None = None,
+    withdrawing: list[str] | None = None,
 ) -> str:
     """Render every published release (plus `including`, already verified by run_release), upload
     it as a new render, switch the pointer, prune older renders. Returns the render id. One
     publish at a time. A release the catalog calls published but the journal does not back is
-    left out, and logged."""
+    left out, and logged.
+
+    `withdrawing` (a list, for a withdrawal): the AUs that stay public are rendered from their
+    copies in the live render (verified against the digests recorded with it), not from the
+    nodes, so damage elsewhere cannot hold a takedown up. If that render still fails, the titles
+    that could not be reused, then all, are left dark rather than keep withdrawn content public;
+    their ids are appended to the list (the next publish brings them back)."""
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + 120
     while not archive.catalog.try_lock(PUBLISH_LOCK, owner, time.time(), lock_seconds):
@@ -460,45 +477,124 @@ def publish(
         releases = decided_releases(archive.catalog.list_releases(), journal, skip=including.id if including else None)
         public = rules.public_aus(releases, including)
         now = clock()
-        titles = released_titles(archive, public, now)
-        render_id = _render_id(public, titles, now)
-        scratch = Path(tempfile.mkdtemp(prefix="release-", dir=target.scratch))
-        try:
-            report = render_release(
-                titles,
-                scratch,
-                site_base_url=target.site_base_url,
-                replay_base_url=target.replay_base_url,
-                now=now,
-                use_pagefind=target.use_pagefind,
-            )
-            _write_extras(titles, target, scratch)
-            prefix = f"{RENDERS}{render_id}/"
-            deposited = deposited_paths(titles)
-            for rel in report.paths + _extra_paths(scratch, report.paths):
-                _upload(target.public, scratch / rel, prefix + rel, deposited=rel in deposited)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        pointer = {
-            "render_id": render_id,
-            "prefix": prefix,
-            "site": prefix + "site/",
-            "replay": prefix + "replay/",
-            "rendered_at": now.isoformat(timespec="seconds"),
-            "aus": sorted(public),
-            "releases": sorted({r.id for r in public.values()}),
-            "collections": sorted({t.collection for t in titles}),
-        }
-        # LAST: until this PUT the previous render is what everyone sees.
-        target.public.put(
-            POINTER, json.dumps(pointer, indent=2, sort_keys=True).encode(), content_type="application/json"
-        )
-        settled = target.switch(prefix) if target.switch else True
-        if settled:
-            prune(target.public, keep=prefix)
-        return render_id
+        if withdrawing is None:
+            return _publish(target, public, released_titles(archive, public, now), now)
+        reused = reusable_aus(target.public, public)
+        failed: Exception | None = None
+        everything = {_title_of(au) for au in public}
+        not_reused = {_title_of(au) for au in public if au not in reused}
+        attempts = [set(), not_reused, everything]  # leaving dark: nothing, the titles not reused, all
+        for dark in [d for i, d in enumerate(attempts) if d not in attempts[:i]]:
+            kept = {au: r for au, r in public.items() if _title_of(au) not in dark}
+            try:
+                render_id = _publish(target, kept, released_titles(archive, kept, now, reused), now)
+            except Retry:
+                raise
+            except Exception as e:  # a title that stays public failed: it must not keep this one public
+                log.error("a withdrawal's render (leaving dark %s) failed: %s: %s", sorted(dark), type(e).__name__, e)
+                failed = e
+                continue
+            if dark:
+                log.error(
+                    "titles %s are left dark by the withdrawal: they could not be rendered (%s); "
+                    "the next release or withdrawal renders them again",
+                    sorted(dark),
+                    failed,
+                )
+                withdrawing.extend(sorted(dark))
+            return render_id
+        assert failed is not None
+        raise failed
     finally:
         archive.catalog.unlock(PUBLISH_LOCK, owner)
+
+
+def _publish(target: PublishTarget, public: dict[str, Release], titles: list, now: datetime) -> str:
+    """Render `titles`, upload them under a new prefix, switch the pointer last, prune the rest."""
+    render_id = _render_id(public, titles, now)
+    prefix = f"{RENDERS}{render_id}/"
+    scratch = Path(tempfile.mkdtemp(prefix="release-", dir=target.scratch))
+    try:
+        report = render_release(
+            titles,
+            scratch,
+            site_base_url=target.site_base_url,
+            replay_base_url=target.replay_base_url,
+            now=now,
+            use_pagefind=target.use_pagefind,
+        )
+        _write_extras(titles, target, scratch)
+        deposited = deposited_paths(titles)
+        for rel in report.paths + _extra_paths(scratch, report.paths):
+            _upload(target.public, scratch / rel, prefix + rel, deposited=rel in deposited)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    target.public.put(
+        prefix + RELEASED,
+        json.dumps(describe_render(titles), indent=1, sort_keys=True).encode(),
+        content_type="application/json",
+    )
+    pointer = {
+        "render_id": render_id,
+        "prefix": prefix,
+        "site": prefix + "site/",
+        "replay": prefix + "replay/",
+        "rendered_at": now.isoformat(timespec="seconds"),
+        "aus": sorted(public),
+        "releases": sorted({r.id for r in public.values()}),
+        "collections": sorted({t.collection for t in titles}),
+    }
+    # LAST: until this PUT the previous render is what everyone sees.
+    target.public.put(POINTER, json.dumps(pointer, indent=2, sort_keys=True).encode(), content_type="application/json")
+    settled = target.switch(prefix) if target.switch else True
+    if settled:
+        prune(target.public, keep=prefix)
+    return render_id
+
+
+def _title_of(au: str) -> str:
+    return "/".join(au.split("/")[:2])
+
+
+def describe_render(titles) -> dict:
+    """What each AU of a render was rendered from: enough to render it again from its public copies."""
+    return {
+        "aus": {
+            au.au_id: {
+                "version": au.ocfl_version,
+                "deposited": au.deposited.isoformat() if au.deposited else None,
+                "files": [[f.path, f.size, f.sha256, f.sha512, f.mime] for f in au.files],
+                "jats": [a.xml_path for a in au.articles if a.xml_path],
+            }
+            for t in titles
+            for au in t.aus
+        }
+    }
+
+
+def reusable_aus(public: BlobStore, aus: Iterable[str]) -> dict:
+    """AU id -> its render model read from the live render (the bytes are its public copies, checked
+    against the recorded digests as they are copied), for each of `aus` the live render holds."""
+    pointer = read_pointer(public)
+    if pointer is None:
+        return {}
+    try:
+        with public.open(pointer["prefix"] + RELEASED) as fh:
+            described = json.load(fh)["aus"]
+    except (NotFound, Unavailable, KeyError, ValueError) as e:  # a render from before released.json
+        log.warning("the live render has no readable %s (%s); the AUs that stay are read from the nodes", RELEASED, e)
+        return {}
+    out = {}
+    for au in aus:
+        entry = described.get(au)
+        if entry is None:
+            continue
+        files = {
+            path: ReleasedFile(path, size, sha256, sha512, mime, _opener(public, f"{pointer['site']}{au}/files/{path}"))
+            for path, size, sha256, sha512, mime in entry["files"]
+        }
+        out[au] = _released(au, entry["version"], files, entry["jats"], entry["deposited"])
+    return out
 
 
 def decided_releases(docs: Iterable[dict], journal: BlobStore | None, skip: str | None = None) -> list[Release]:
@@ -648,6 +744,13 @@ def _released_au_from(store: BlobStore, au: str):
         files[path] = ReleasedFile(path, d.size, d.sha256, d.sha512, fmt.mime, opener)
         if fmt == JATS:
             jats.append(path)
+    created = inv.head_version.created
+    return _released(au, inv.head, files, jats, created)
+
+
+def _released(au: str, version: str, files: dict[str, ReleasedFile], jats: list[str], deposited) -> ReleasedAu:
+    """The render model of one AU from its files: each JATS file with the files of its directory
+    makes an article (one that does not parse is published as a file only)."""
     by_dir: dict[str, list[str]] = {}
     for path in files:
         by_dir.setdefault(posixpath.dirname(path), []).append(path)
@@ -662,17 +765,18 @@ def _released_au_from(store: BlobStore, au: str):
         articles.append(
             ReleasedArticle(article, tuple(files[p] for p in sorted(by_dir[posixpath.dirname(path)])), path)
         )
-    created = inv.head_version.created
-    deposited = datetime.fromisoformat(created.replace("Z", "+00:00")) if isinstance(created, str) else created
-    return ReleasedAu(au, inv.head, tuple(articles), tuple(files[p] for p in sorted(files)), deposited)
+    when = datetime.fromisoformat(deposited.replace("Z", "+00:00")) if isinstance(deposited, str) else deposited
+    return ReleasedAu(au, version, tuple(articles), tuple(files[p] for p in sorted(files)), when)
 
 
 def _opener(store: BlobStore, key: str):
     return lambda: store.open(key)
 
 
-def released_titles(archive: Archive, public: dict[str, Release], now: datetime) -> list:
-    """The renderer's input: one ReleasedTitle per title with a public AU."""
+def released_titles(archive: Archive, public: dict[str, Release], now: datetime, reused: dict | None = None) -> list:
+    """The renderer's input: one ReleasedTitle per title with a public AU; an AU in `reused` is
+    taken from there (its public copies), any other is read from a healthy node."""
+    reused = reused or {}
 
     by_title: dict[str, list[str]] = {}
     for au in sorted(public):
@@ -698,7 +802,7 @@ def released_titles(archive: Archive, public: dict[str, Release], now: datetime)
                 trigger_date=_trigger_date(r),
                 release_date=_day(r.published_at) or now.date(),
                 attestation_url=None,
-                aus=tuple(released_au(archive, a) for a in aus),
+                aus=tuple(reused[a] if a in reused else released_au(archive, a) for a in aus),
             )
         )
     return titles

@@ -1,8 +1,10 @@
 """Lambda: a package landed under incoming/ in the ingest bucket (S3 ObjectCreated event).
 
-Each S3 object version is ingested at most once (powertools idempotency, records kept in
-the catalog table); a publisher pushing the same bytes again is a new version and gets a
-'duplicate' receipt from the domain instead.
+Each S3 object version is ingested at most once (powertools idempotency keyed by bucket, key,
+version id and sequencer, records kept in the catalog table), and the flow opens and removes
+exactly the version the event names: a package PUT again to the same key while the first is
+being ingested is its own version, with its own event. A publisher pushing the same bytes again
+is a new version and gets a 'duplicate' receipt from the domain instead.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def parse(event: S3Event) -> list[PackageEvent]:
 
 @idempotent_function(data_keyword_argument="package", persistence_store=persistence, config=once)
 def ingest_once(package: dict) -> dict:
-    outcome = ingest_package(compose.archive(), package["key"])
+    outcome = ingest_package(compose.archive(), package["key"], package["version_id"])
     metrics.add_metric(name=f"Packages_{outcome.status}", unit=MetricUnit.Count, value=1)
     return asdict(
         IngestResult(outcome.key, outcome.status, outcome.au, outcome.version, outcome.report_key, outcome.copies)
