@@ -17,6 +17,7 @@ import re
 import sys
 import time
 import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,21 @@ from strongroom.local.api import call_api
 DONE = ("published", "refused", "failed", "withdrawn")
 # https://<api id>.execute-api.<region>.amazonaws.com/<stage>: the region is in the name
 EXECUTE_API = re.compile(r"^https://[^./]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?(/|$)")
+
+
+def _answers(url: str, within: float) -> bool:
+    """Whether url answers 200 within `within` seconds (asked every quarter second)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
 
 
 @dataclass(frozen=True)
@@ -364,6 +380,11 @@ def demo_section(data, say) -> None:
         return
     urls = r["urls"]
     title = urls["titles"]["lakeside-up/lrh"]
+    # The site and the replay follow the public bucket's pointer on their own (the replay syncs the new
+    # render's collections first): the URLs are printed once both serve it, so the first click works.
+    for url in (title["site"], title["replay"]):
+        if not _answers(url, within=30.0):
+            say(f"  (not served yet: {url}; it will be within a few seconds)")
     say("\nOpen in a browser:")
     say(f"  site    {urls['site']}  (home page; the journal is at {title['site']})")
     say(f"  replay  {title['replay']}  (pywb: the publisher's pages as harvested, with a license banner)")
