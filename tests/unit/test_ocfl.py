@@ -121,7 +121,7 @@ def opener(files: dict[str, bytes]):
     return lambda logical: io.BytesIO(files[logical])
 
 
-def validate(store: MemoryBlobStore, tmp_path, name="export") -> tuple[bool, list[str]]:
+def validate(store: MemoryBlobStore, tmp_path, name="export", objects: int | None = None) -> tuple[bool, list[str]]:
     """Export the bucket and run ocfl-py's storage-root validator over it (digests checked).
 
     ocfl-py 2.1.0's StorageRoot.validate() returns True even when an object inside is
@@ -133,7 +133,8 @@ def validate(store: MemoryBlobStore, tmp_path, name="export") -> tuple[bool, lis
     traversal_ok = storage_root.validate(log_warnings=True, log_errors=False, check_digests=True)
     messages = [m for _, text in (storage_root.errors or []) for m in text.splitlines()]
     messages += str(storage_root.log).splitlines() if storage_root.log else []
-    ok = traversal_ok and storage_root.num_objects >= 1 and storage_root.good_objects == storage_root.num_objects
+    counted = storage_root.num_objects >= 1 if objects is None else storage_root.num_objects == objects
+    ok = traversal_ok and counted and storage_root.good_objects == storage_root.num_objects
     return ok, messages
 
 
@@ -428,6 +429,11 @@ class CrashingStore(MemoryBlobStore):
         return super().put(key, body, **kw)
 
 
+def plan_version_name(previous) -> str:
+    """The version a write after `previous` creates (v1 when there is none)."""
+    return f"v{len(previous.versions) + 1}" if previous else "v1"
+
+
 def _puts_needed(files, previous_files=None) -> int:
     s = CrashingStore()
     OcflWriter(s).ensure_storage_root()
@@ -451,6 +457,14 @@ def test_crash_at_every_put_keeps_the_previous_version_and_a_rerun_completes(pre
         s.budget = None
         assert read_inventory(s, AU) == prev, f"crash after {n} puts exposed a half-written version"
         assert list(list_object_ids(s)) == ([AU] if prev else [])
+        if n < total - 1:
+            # A write that fails before the commit point cleans up after itself: the storage root is
+            # valid as it stands, with no re-run (an ingest that is refused is never re-run). The last
+            # put, the root sidecar after the root inventory, is past the commit point: a re-run ends it.
+            ok, messages = validate(s, tmp_path, f"failed-{n}", objects=1 if prev else 0)
+            assert ok, (n, messages)
+            root = object_root(AU)
+            assert not [k for k in s.objects if k.startswith(f"{root}/{plan_version_name(prev)}/")]
 
         # The re-run plans again (new timestamp, new message) from what the store says.
         again = read_inventory(s, AU)

@@ -10,6 +10,7 @@ matches), so an interrupted deposit never hides what was already committed.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -38,6 +39,8 @@ from strongroom.domain.ocfl.layout import (
     storage_root_files,
 )
 from strongroom.domain.ports import BlobStore, NotFound
+
+log = logging.getLogger(__name__)
 
 
 class InventoryDigestMismatch(InventoryError):
@@ -241,6 +244,38 @@ class OcflWriter:
                 store.delete(obj.key)
 
         written: list[str] = []
+        try:
+            self._write_uncommitted(plan, open_logical, sha256_of, written)
+            _put_small(store, f"{root}/{INVENTORY}", inv_bytes)  # the commit point
+        except Exception:
+            # A failure before the commit point (a refused write, a source that changed, a store that
+            # stopped answering) must not leave an invalid object behind: an uncommitted version
+            # directory, or a declaration with no inventory. The bytes stay as noncurrent versions.
+            # (A process killed here cannot clean up: a re-run clears the attempt, see above.)
+            for key in reversed(written):
+                try:
+                    store.delete(key)
+                except Exception as e:  # noqa: BLE001 - the first error is the one to report
+                    log.warning("%s/%s: left by a failed write and not removed (%s)", store.name, key, e)
+            raise
+        written.append(f"{root}/{INVENTORY}")
+        _put_small(store, f"{root}/{sidecar_name}", sidecar_bytes)  # past the commit point: a re-run ends it
+        written.append(f"{root}/{sidecar_name}")
+        return written
+
+    def _write_uncommitted(
+        self,
+        plan: VersionPlan,
+        open_logical: Callable[[str], BinaryIO],
+        sha256_of: Callable[[str], str] | None,
+        written: list[str],
+    ) -> None:
+        """The declaration (first version), the new content and the version's inventories: everything
+        up to the commit point, each key added to `written` as it lands."""
+        store, root = self.store, object_root(plan.object_id)
+        inv_bytes = plan.inventory.to_json()
+        sidecar_name, sidecar_bytes = sidecar(inv_bytes)
+        version_keys = [f"{root}/{plan.version}/{INVENTORY}", f"{root}/{plan.version}/{sidecar_name}"]
         if plan.previous_head is None:
             _put_small(store, f"{root}/{OBJECT_DECLARATION}", OBJECT_DECLARATION_BODY)
             written.append(f"{root}/{OBJECT_DECLARATION}")
@@ -269,10 +304,6 @@ class OcflWriter:
         for key, body in zip(version_keys, (inv_bytes, sidecar_bytes)):
             _put_small(store, key, body)
             written.append(key)
-        for key, body in ((f"{root}/{INVENTORY}", inv_bytes), (f"{root}/{sidecar_name}", sidecar_bytes)):
-            _put_small(store, key, body)  # the commit point: root inventory, then its sidecar
-            written.append(key)
-        return written
 
 
 def version_inventory_digests(store: BlobStore, object_id: str, inventory: Inventory) -> dict[str, str]:
