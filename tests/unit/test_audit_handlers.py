@@ -171,7 +171,7 @@ def test_aws_path_fans_votes_out_to_the_auditors_and_tallies(wired, monkeypatch)
         ns.node.region: FakeLambda(ns.node.region, ns.store, monkeypatch, votes, fail=ns.node.region == broken)
         for ns in archive.nodes
     }
-    voter = LambdaVoter("strongroom-auditor", list(clients), clients.__getitem__, votes)
+    voter = LambdaVoter("strongroom-auditor", clients.__getitem__, votes)
     monkeypatch.setattr(compose, "voter", lambda *a, **k: voter)
 
     result = audit.handler({"aus": [AUS[0]]}, Context())
@@ -187,7 +187,7 @@ def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavai
     ns = archive.nodes[0]
     votes = MemoryBlobStore("ingest")
     fake = FakeLambda(ns.node.region, ns.store, monkeypatch, votes)
-    voter = LambdaVoter("strongroom-auditor", [ns.node.region], lambda region: fake, votes)
+    voter = LambdaVoter("strongroom-auditor", lambda region: fake, votes)
     nonce = bytes(range(32))
     good = voter(ns.node.region, ns.store, AUS[0], nonce)
     assert not good.unavailable and good.files
@@ -204,7 +204,6 @@ def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavai
 
     other = LambdaVoter(
         "strongroom-auditor",
-        [ns.node.region],
         lambda region: Replays(ns.node.region, ns.store, monkeypatch, votes),
         votes,
     )
@@ -217,7 +216,6 @@ def test_a_handed_over_vote_that_is_missing_or_for_another_poll_counts_as_unavai
 
     lost = LambdaVoter(
         "strongroom-auditor",
-        [ns.node.region],
         lambda region: Forgets(ns.node.region, ns.store, monkeypatch, votes),
         votes,
     )

@@ -3,18 +3,16 @@
 infra/node.yaml deploys one auditor function per node region (strongroom.handlers.auditor);
 it hashes its own bucket with the poll's nonce and hands over only the Vote JSON (under
 audit/votes/ in the control region's ingest bucket, where this reads it: a vote of many files
-outgrows a Lambda response), so no preserved byte crosses a region (principle 2). The twelve
-invocations run at once: the first call for a poll starts all of them, later calls pick up
-their answers.
+outgrows a Lambda response), so no preserved byte crosses a region (principle 2). The poll
+takes the twelve votes at once (strongroom.flows.audit.take_votes): each call here is one
+node's invocation.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import threading
 from collections.abc import Callable, Collection
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,30 +27,12 @@ if TYPE_CHECKING:  # development-only stubs
 class LambdaVoter:
     """voter(region, store, au, nonce, keys=None) -> Vote, for strongroom.flows.audit.run_poll."""
 
-    def __init__(
-        self, function_name: str, regions: list[str], client_for: Callable[[str], LambdaClient], votes: BlobStore
-    ):
-        self.function_name, self.regions, self.client_for = function_name, list(regions), client_for
-        self.votes = votes
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.regions)), thread_name_prefix="vote")
-        self._pending: dict[tuple, dict[str, Future]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, function_name: str, client_for: Callable[[str], LambdaClient], votes: BlobStore):
+        self.function_name, self.client_for, self.votes = function_name, client_for, votes
 
     def __call__(self, region: str, store, au: str, nonce: bytes, keys: Collection[str] | None = None) -> Vote:
-        poll = (au, nonce, tuple(sorted(keys)) if keys is not None else None)
-        with self._lock:
-            if poll not in self._pending:
-                self._pending[poll] = {r: self._pool.submit(self._invoke, r, au, nonce, keys) for r in self.regions}
-            futures = self._pending[poll]
-        future = futures.get(region) or self._pool.submit(self._invoke, region, au, nonce, keys)
-        vote = future.result()
-        with self._lock:
-            futures.pop(region, None)
-            if not futures:
-                self._pending.pop(poll, None)
-        return vote
-
-    def _invoke(self, region: str, au: str, nonce: bytes, keys: Collection[str] | None) -> Vote:
+        """Invoke the auditor in `region` and read the vote it handed over (`store` stays unused:
+        the auditor reads its own bucket)."""
         request = {"au": au, "nonce": nonce.hex(), "node": region, "keys": sorted(keys) if keys is not None else None}
         try:
             r = self.client_for(region).invoke(FunctionName=self.function_name, Payload=json.dumps(request).encode())

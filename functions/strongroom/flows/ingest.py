@@ -110,14 +110,7 @@ def ingest_package(archive: Archive, key: str, version_id: str | None = None) ->
         return _ingest_current(archive, key, parsed)
     if version_id not in _waiting(archive, key):
         return _already_handled(archive, parsed)
-    with au_lease(
-        archive.catalog,
-        str(parsed.au),
-        holder="ingest",
-        seconds=archive.lock_seconds,
-        wait=archive.wait_for_lock,
-        busy=lambda why: AuBusy(f"{why}; {key} will be retried"),
-    ):
+    with _ingest_lease(archive, parsed):
         waiting = _waiting(archive, key)
         if version_id not in waiting:  # a concurrent delivery finished it while we waited
             return _already_handled(archive, parsed)
@@ -126,6 +119,18 @@ def ingest_package(archive: Archive, key: str, version_id: str | None = None) ->
             with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:
                 outcomes.append(_ingest_locked(archive, parsed, Path(tmp), version))
         return outcomes[-1]
+
+
+def _ingest_lease(archive: Archive, parsed: PackageKey):
+    """The AU's lease for an ingest: ingests and polls of one AU never overlap."""
+    return au_lease(
+        archive.catalog,
+        str(parsed.au),
+        holder="ingest",
+        seconds=archive.lock_seconds,
+        wait=archive.wait_for_lock,
+        busy=lambda why: AuBusy(f"{why}; {parsed.key} will be retried"),
+    )
 
 
 def _waiting(archive: Archive, key: str) -> list[str]:
@@ -137,14 +142,7 @@ def _ingest_current(archive: Archive, key: str, parsed: PackageKey) -> Outcome:
     """Without a version id (a re-run by hand, an unversioned store): the key's current object."""
     if archive.ingest.head(key) is None:
         return _already_handled(archive, parsed)
-    with au_lease(
-        archive.catalog,
-        str(parsed.au),
-        holder="ingest",
-        seconds=archive.lock_seconds,
-        wait=archive.wait_for_lock,
-        busy=lambda why: AuBusy(f"{why}; {key} will be retried"),
-    ):
+    with _ingest_lease(archive, parsed):
         if archive.ingest.head(key) is None:  # a concurrent delivery finished it while we waited
             return _already_handled(archive, parsed)
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=archive.scratch) as tmp:

@@ -68,7 +68,7 @@ def voter(cfg: Settings | None = None):
     name = environment().auditor_function
     if not name:
         return None
-    return LambdaVoter(name, [n.region for n in (cfg or settings()).nodes], clients.auditor_lambda, votes_store())
+    return LambdaVoter(name, clients.auditor_lambda, votes_store())
 
 
 def votes_store() -> S3BlobStore:
